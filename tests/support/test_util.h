@@ -1,0 +1,56 @@
+// Test helpers: random inputs, closeness checks, and the finite-difference
+// gradient check every op goes through.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+
+namespace ofa::test {
+
+// Normal(0, 1) (or uniform in [lo, hi)) values from a fixed seed.
+Tensor randn_t(const Shape& shape, uint64_t seed, DType dt = DType::F64);
+Tensor uniform_t(const Shape& shape, uint64_t seed, double lo, double hi, DType dt = DType::F64);
+
+// Elementwise |a - b| <= atol + rtol * |b|; reports the worst element.
+::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double atol, double rtol);
+::testing::AssertionResult all_close(const Tensor& a, const std::vector<double>& b, double atol, double rtol);
+
+struct GradCheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-7;
+  double rtol = 1e-5;
+  // A point is near a kink when its left and right one-sided slopes differ by
+  // more than this (relative to 1 + |slope|): it is skipped, not compared.
+  double kink_tol = 1e-3;
+  // The check fails when more than this fraction of the points are skipped.
+  double max_skipped_fraction = 0.2;
+};
+
+struct GradCheckReport {
+  int64_t checked = 0;
+  int64_t skipped_at_kinks = 0;
+};
+
+// Checks d/d(inputs) of L = sum(f(inputs) * R), R fixed random, against
+// central differences. Inputs are float64 leaves; those with requires_grad
+// are checked element by element. f may take views of them (slices, crops).
+::testing::AssertionResult grad_check(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                      const std::vector<Tensor>& inputs, const GradCheckOptions& opt = {},
+                                      GradCheckReport* report = nullptr);
+
+// Poisons a tensor's storage with NaN so that elements an op never writes show.
+void poison(Tensor& t);
+
+}  // namespace ofa::test
+
+// CUDA tests run when a device is there and say loudly when they cannot.
+#define OFA_REQUIRE_CUDA()                                                                  \
+  do {                                                                                      \
+    if (!::ofa::cuda_available())                                                           \
+      GTEST_SKIP() << "SKIPPED: no CUDA device (this build "                                \
+                   << (::ofa::cuda_device_count() == 0 ? "sees no GPU" : "") << ")";        \
+  } while (0)
