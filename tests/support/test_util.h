@@ -52,5 +52,5 @@ void poison(Tensor& t);
   do {                                                                                      \
     if (!::ofa::cuda_available())                                                           \
       GTEST_SKIP() << "SKIPPED: no CUDA device (this build "                                \
-                   << (::ofa::cuda_device_count() == 0 ? "sees no GPU" : "") << ")";        \
+                   << (::ofa::cuda_device_count() == 0 ? "sees no GPU" : "has no CUDA backend") << ")"; \
   } while (0)
