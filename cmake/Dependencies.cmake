@@ -43,7 +43,7 @@ find_package(ZLIB QUIET)
 if(ZLIB_FOUND)
   ofa_dep("zlib" "found" "(${ZLIB_VERSION_STRING}, ${ZLIB_LIBRARIES})")
 else()
-  ofa_dep("zlib" "left out" "(zlib1g-dev missing: gzip IDX data sets unavailable)")
+  message(FATAL_ERROR "zlib not found (needed for gzip IDX data sets): run scripts/install_deps.sh (Debian: zlib1g-dev)")
 endif()
 
 # ---- MPI
