@@ -16,33 +16,24 @@ OFA_HD int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad)
 // Input coordinate that kernel tap t of output o reads (may be out of range).
 OFA_HD int64_t conv_in_index(int64_t o, int64_t t, int64_t stride, int64_t pad) { return o * stride - pad + t; }
 
-// The outputs o in [lo, hi) whose tap t lies inside [0, in) — i.e. the taps
-// that read valid input — for a fixed tap t: used to skip bounds checks.
-OFA_HD void conv_valid_outputs(int64_t t, int64_t in, int64_t out, int64_t stride, int64_t pad, int64_t* lo,
-                               int64_t* hi) {
-  // o * stride - pad + t >= 0  <=>  o >= ceil((pad - t) / stride)
-  int64_t a = pad - t;
-  int64_t l = a <= 0 ? 0 : (a + stride - 1) / stride;
-  // o * stride - pad + t <= in - 1  <=>  o <= floor((in - 1 + pad - t) / stride)
-  int64_t b = in - 1 + pad - t;
-  int64_t h = b < 0 ? 0 : b / stride + 1;
-  *lo = l;
-  *hi = h < out ? h : out;
-  if (*hi < *lo) *hi = *lo;
+// The taps [t0, t1) of output o that read inside [0, in) (a kernel of size
+// k): looping over them needs no bounds checks.
+OFA_HD void conv_valid_taps(int64_t o, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t* t0,
+                            int64_t* t1) {
+  const int64_t base = o * stride - pad;
+  *t0 = base < 0 ? -base : 0;
+  *t1 = in - base < k ? in - base : k;
 }
 
-// The taps t in [lo, hi) of a kernel of size k that read input position i
-// from some output in [0, out), given i = o * stride - pad + t: t must be
-// congruent to (i + pad) mod stride. Returns the first such tap and the
-// matching output index; the caller steps t by stride (o down by one).
-OFA_HD void conv_first_tap(int64_t i, int64_t k, int64_t out, int64_t stride, int64_t pad, int64_t* t0,
-                           int64_t* o0) {
-  // Largest o with t = i + pad - o * stride >= 0, capped at out - 1.
+// Gather form of the transposed convolution: the (output o, tap t) pairs
+// with o * stride - pad + t == i are o = o0, o0 - 1, ... with t = t0,
+// t0 + stride, ... while o >= 0 and t < k. This gives the first pair (o0 is
+// the largest valid output, capped at out - 1); t0 >= k means none.
+OFA_HD void conv_first_tap(int64_t i, int64_t out, int64_t stride, int64_t pad, int64_t* o0, int64_t* t0) {
   int64_t o = (i + pad) / stride;
   if (o > out - 1) o = out - 1;
   *o0 = o;
-  *t0 = i + pad - o * stride;  // may be >= k: then no tap reads i
-  (void)k;
+  *t0 = i + pad - o * stride;
 }
 
 }  // namespace ofa::kernels

@@ -6,6 +6,7 @@
 #include <climits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ofa::kernels::cpu {
 
@@ -75,6 +76,41 @@ void gemm(const MatRef<T>& A, const MatRef<T>& B, T alpha, T beta, T* C, int64_t
             static_cast<int>(a.ld), B.p, static_cast<int>(b.ld), beta, C, static_cast<int>(ldc));
 }
 
+template <class T>
+void sum_rows(const T* a, int64_t rows, int64_t cols, int64_t lda, T* out, int64_t out_stride) {
+  if (cols == 0) return;
+  // Block count depends on the shape only (never on the threads).
+  const int64_t block = std::max<int64_t>(256, (rows + 255) / 256);
+  const int64_t nblocks = std::max<int64_t>(1, (rows + block - 1) / block);
+  std::vector<double> part(static_cast<size_t>(nblocks * cols), 0.0);
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+  for (int64_t b = 0; b < nblocks; ++b) {
+    double* acc = part.data() + b * cols;
+    const int64_t r1 = std::min(rows, (b + 1) * block);
+    for (int64_t i = b * block; i < r1; ++i) {
+      const T* row = a + i * lda;
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) acc[j] += static_cast<double>(row[j]);
+    }
+  }
+  for (int64_t j = 0; j < cols; ++j) {
+    double s = 0.0;
+    for (int64_t b = 0; b < nblocks; ++b) s += part[b * cols + j];
+    out[j * out_stride] = static_cast<T>(s);
+  }
+}
+
+template <class T>
+void fill_rows(T* y, int64_t rows, int64_t cols, int64_t ldy, const T* v, int64_t v_stride) {
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) y[i * ldy + j] = v[j * v_stride];
+}
+
+template void fill_rows<float>(float*, int64_t, int64_t, int64_t, const float*, int64_t);
+template void fill_rows<double>(double*, int64_t, int64_t, int64_t, const double*, int64_t);
+template void sum_rows<float>(const float*, int64_t, int64_t, int64_t, float*, int64_t);
+template void sum_rows<double>(const double*, int64_t, int64_t, int64_t, double*, int64_t);
 template void gemm<float>(const MatRef<float>&, const MatRef<float>&, float, float, float*, int64_t);
 template void gemm<double>(const MatRef<double>&, const MatRef<double>&, double, double, double*, int64_t);
 

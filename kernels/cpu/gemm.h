@@ -25,3 +25,18 @@ template <class T>
 void gemm(const MatRef<T>& A, const MatRef<T>& B, T alpha, T beta, T* C, int64_t ldc);
 
 }  // namespace ofa::kernels::cpu
+
+namespace ofa::kernels::cpu {
+// out[j * out_stride] = sum_i a[i * lda + j] (the bias gradient of a GEMM
+// output). Sums in double over fixed row blocks reduced in block order, so
+// the result does not depend on the thread count.
+template <class T>
+void sum_rows(const T* a, int64_t rows, int64_t cols, int64_t lda, T* out, int64_t out_stride);
+}  // namespace ofa::kernels::cpu
+
+namespace ofa::kernels::cpu {
+// y[i * ldy + j] = v[j * v_stride] for every row i (a bias broadcast before a
+// GEMM with beta = 1).
+template <class T>
+void fill_rows(T* y, int64_t rows, int64_t cols, int64_t ldy, const T* v, int64_t v_stride);
+}  // namespace ofa::kernels::cpu
