@@ -10,10 +10,13 @@ find_package(OpenMP REQUIRED COMPONENTS CXX)
 ofa_dep("OpenMP" "found" "(${OpenMP_CXX_VERSION}, ${OpenMP_CXX_FLAGS})")
 
 # ---- OpenBLAS (required: GEMM for conv, linear, matmul)
-find_path(OFA_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas openblas-pthread)
-find_library(OFA_OPENBLAS_LIB NAMES openblas)
+# The OpenMP build of OpenBLAS first: its threads are our OpenMP pool, where
+# the pthread build would keep a second pool competing for the same cores.
+find_path(OFA_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas-openmp openblas openblas-pthread)
+find_library(OFA_OPENBLAS_LIB NAMES openblas PATH_SUFFIXES openblas-openmp
+  HINTS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp)
 if(NOT OFA_CBLAS_INCLUDE OR NOT OFA_OPENBLAS_LIB)
-  message(FATAL_ERROR "OpenBLAS not found (cblas.h / libopenblas): run scripts/install_deps.sh (Debian: libopenblas-dev)")
+  message(FATAL_ERROR "OpenBLAS not found (cblas.h / libopenblas): run scripts/install_deps.sh (Debian: libopenblas-openmp-dev)")
 endif()
 add_library(ofa::openblas INTERFACE IMPORTED)
 set_target_properties(ofa::openblas PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${OFA_CBLAS_INCLUDE}"
@@ -22,6 +25,9 @@ set(_ob_ver "")
 if(EXISTS "${OFA_CBLAS_INCLUDE}/openblas_config.h")
   file(STRINGS "${OFA_CBLAS_INCLUDE}/openblas_config.h" _ob_line REGEX "OPENBLAS_VERSION")
   string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" _ob_ver "${_ob_line}")
+endif()
+if(NOT OFA_OPENBLAS_LIB MATCHES "openblas-openmp")
+  set(_ob_ver "${_ob_ver}; not the OpenMP build: its threads compete with ours, install libopenblas-openmp-dev")
 endif()
 ofa_dep("OpenBLAS" "found" "(${_ob_ver}, ${OFA_OPENBLAS_LIB})")
 

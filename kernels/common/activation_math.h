@@ -1,6 +1,9 @@
 // Activation formulas and their derivatives, shared by the CPU and CUDA kernels.
-// Derivatives at the kinks follow PyTorch (relu'(0) = 0, relu6' = 0 at 0 and 6,
-// hswish' = x/3 + 0.5 on [-3, 3], hsigmoid' = 1/6 on (-3, 3)).
+// Derivatives at the kinks are those PyTorch's autograd gives the OFA
+// reference's own formulas (Hswish: x * relu6(x + 3) / 6, Hsigmoid:
+// relu6(x + 3) / 6, where relu6' is 0 at 0 and 6): relu'(0) = 0,
+// hswish' = 0 at -3 and 1 at 3, hsigmoid' = 0 at -3 and 3. (F.hardswish would
+// give -0.5 and 1.5 there; the reference does not use it.)
 #pragma once
 #include "kernels/common/philox.h"  // OFA_HD
 
@@ -33,7 +36,7 @@ OFA_HD T act_derivative(Act a, T x) {
   switch (a) {
     case Act::Relu: return x > T(0) ? T(1) : T(0);
     case Act::Relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
-    case Act::HSwish: return x < T(-3) ? T(0) : (x > T(3) ? T(1) : x / T(3) + T(0.5));
+    case Act::HSwish: return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(3) + T(0.5));
     case Act::HSigmoid: return (x > T(-3) && x < T(3)) ? T(1) / T(6) : T(0);
   }
   return T(0);

@@ -288,8 +288,12 @@ TEST(Conv2d, GradientsAccumulateOverTwoBackwards) {
   EXPECT_TRUE(all_close(b.grad(), gb, 1e-12, 1e-12));
 }
 
-TEST(Conv2d, ResultsDoNotDependOnThreadCount) {
-  // Large enough that im2col, col2im and the bias sum take their parallel paths.
+TEST(Conv2d, RepeatableAndCloseAcrossThreadCounts) {
+  // Large enough that im2col, col2im and the bias sum take their parallel
+  // paths. Our loops give the same bits with any thread count, but OpenBLAS
+  // (the OpenMP build, sharing our thread pool) may split a GEMM's sums
+  // differently with more threads: so bit-identical for the same count,
+  // float-close across counts.
   Tensor x = randn_t({3, 16, 20, 20}, 37, DType::F32).set_requires_grad(true);
   Tensor w = randn_t({32, 16, 3, 3}, 38, DType::F32).set_requires_grad(true);
   Tensor b = randn_t({32}, 39, DType::F32).set_requires_grad(true);
@@ -306,8 +310,11 @@ TEST(Conv2d, ResultsDoNotDependOnThreadCount) {
     omp_set_num_threads(prev);
     return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad()};
   };
-  std::vector<Tensor> r1 = run(1), r2 = run(2);
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(all_close(r1[i], r2[i], 0, 0)) << i;
+  std::vector<Tensor> r1 = run(1), r2 = run(2), r2again = run(2);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(all_close(r2again[i], r2[i], 0, 0)) << i;
+    EXPECT_TRUE(all_close(r1[i], r2[i], 1e-3, 1e-5)) << i;
+  }
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -15,6 +15,17 @@ import os
 import torch
 import torch.nn.functional as F
 
+
+# The OFA reference's activations (ofa/utils/my_modules.py), not F.hardswish /
+# F.hardsigmoid: their gradients differ at the kinks, and PyTorch's
+# hardsigmoid backward multiplies by 1.0f/6.0f, a float32 constant, even in float64.
+def hswish(x):
+    return x * F.relu6(x + 3.0) / 6.0
+
+
+def hsigmoid(x):
+    return F.relu6(x + 3.0) / 6.0
+
 torch.manual_seed(0)
 dt = torch.float64
 
@@ -59,14 +70,14 @@ def bn(h, name, C):
 
 
 h = F.conv2d(x, P["conv1.weight"], None, stride=2, padding=1)           # [3, 8, 7, 6]
-h = F.hardswish(bn(h, "bn1", 8))
+h = hswish(bn(h, "bn1", 8))
 h = F.conv2d(h, P["pw_full.weight"][:16, :8], None)                      # [3, 16, 7, 6]
 h = F.relu6(bn(h, "bn2_full", 16))
 h = F.conv2d(h, P["dw_full.weight"][:16, :, 1:6, 1:6], None, stride=2, padding=2, groups=16)  # [3, 16, 4, 3]
 h = F.relu(bn(h, "bn3_full", 16))
 s = h.mean(3, keepdim=True).mean(2, keepdim=True).flatten(1)
 s = F.relu(F.linear(s, P["se_reduce.weight"], P["se_reduce.bias"]))
-s = F.hardsigmoid(F.linear(s, P["se_expand.weight"], P["se_expand.bias"]))
+s = hsigmoid(F.linear(s, P["se_expand.weight"], P["se_expand.bias"]))
 h = h * s[:, :, None, None]
 h = bn(F.conv2d(h, P["pl.weight"]), "bn4", 8)                           # [3, 8, 4, 3]
 h = h + F.conv2d(h, P["res.weight"])

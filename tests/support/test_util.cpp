@@ -107,10 +107,5 @@ double eval_loss(const std::function<Tensor(const std::vector<Tensor>&)>& f, con
   return ::testing::AssertionSuccess();
 }
 
-void poison(Tensor& t) {
-  NoGradGuard ng;
-  Tensor full_view = t.detach();
-  full_view.fill_(std::numeric_limits<double>::quiet_NaN());
-}
 
 }  // namespace ofa::test

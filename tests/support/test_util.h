@@ -42,9 +42,6 @@ struct GradCheckReport {
                                       const std::vector<Tensor>& inputs, const GradCheckOptions& opt = {},
                                       GradCheckReport* report = nullptr);
 
-// Poisons a tensor's storage with NaN so that elements an op never writes show.
-void poison(Tensor& t);
-
 }  // namespace ofa::test
 
 // CUDA tests run when a device is there and say loudly when they cannot.
