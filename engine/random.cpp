@@ -69,7 +69,8 @@ void normal_(Tensor& t, double mean, double std, Generator* g) {
 void bernoulli_(Tensor& t, double p, Generator* g) {
   OFA_CHECK(p >= 0.0 && p <= 1.0, "bernoulli_: probability ", p, " outside [0, 1]");
   fill_with(t, g, "bernoulli_", [=](uint64_t seed, uint64_t c, auto) {
-    return kernels::u64_to_unit_double(kernels::philox4x32_10(seed, c).v[0], kernels::philox4x32_10(seed, c).v[1]) < p ? 1.0 : 0.0;
+    const kernels::Philox4 r = kernels::philox4x32_10(seed, c);
+    return kernels::u64_to_unit_double(r.v[0], r.v[1]) < p ? 1.0 : 0.0;
   });
 }
 

@@ -13,15 +13,11 @@ void kaiming_normal_fan_out_(Tensor& w, Generator* g) {
   normal_(w, 0.0, std::sqrt(2.0 / n), g);
 }
 
-void uniform_fan_in_(Tensor& t, int64_t fan_in, Generator* g) {
-  NoGradGuard ng;
-  const double b = 1.0 / std::sqrt(static_cast<double>(fan_in));
-  uniform_(t, -b, b, g);
-}
-
 void linear_uniform_(Tensor& w, Generator* g) {
   OFA_CHECK(w.dim() == 2, "linear_uniform_: wants a 2-D weight, got ", shape_str(w.shape()));
-  uniform_fan_in_(w, w.size(1), g);
+  NoGradGuard ng;
+  const double b = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+  uniform_(w, -b, b, g);
 }
 
 }  // namespace ofa::nn

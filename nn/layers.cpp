@@ -43,11 +43,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* g) {
   Tensor w = empty({out, in});
   linear_uniform_(w, g);
   weight = register_parameter("weight", w);
-  if (with_bias) {
-    Tensor b = empty({out});
-    uniform_fan_in_(b, in, g);
-    bias = register_parameter("bias", b);
-  }
+  if (with_bias) bias = register_parameter("bias", zeros({out}));  // init_models zeroes biases
 }
 
 Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
