@@ -317,17 +317,6 @@ TEST(Conv2d, RepeatableAndCloseAcrossThreadCounts) {
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 TEST(Conv2d, MismatchedChannelsNameTheShapes) {
   std::string m = error_of([] { conv2d(randn_t({2, 5, 7, 7}, 1), randn_t({4, 3, 3, 3}, 2), Tensor(), {}); });
   EXPECT_TRUE(has(m, "conv2d") && has(m, "[2, 5, 7, 7]") && has(m, "[4, 3, 3, 3]")) << m;

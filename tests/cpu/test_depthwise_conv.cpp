@@ -200,17 +200,6 @@ TEST(Depthwise, ResultsDoNotDependOnThreadCount) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_close(r1[i], r2[i], 0, 0)) << i;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 TEST(Depthwise, MismatchedChannelsNameTheShapes) {
   std::string m = error_of([] { depthwise_conv2d(randn_t({2, 5, 7, 7}, 1), randn_t({4, 1, 3, 3}, 2), 1); });
   EXPECT_TRUE(has(m, "depthwise_conv2d") && has(m, "[2, 5, 7, 7]") && has(m, "[4, 1, 3, 3]")) << m;

@@ -34,17 +34,6 @@ std::vector<double> linear_ref(const std::vector<double>& x, const std::vector<d
   return y;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 // ---------------------------------------------------------------- linear
 
 TEST(Linear, ForwardMatchesNaiveWithAndWithoutBias) {

@@ -41,15 +41,6 @@ double naive_ce(const Tensor& logits, const std::vector<int64_t>& t, double ls) 
   return total / N;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 struct SmCase {
   Shape shape;
   int64_t dim;

@@ -110,15 +110,6 @@ const std::vector<std::string> kTorchParameterNames = {
     "classifier.bias",
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 }  // namespace
 
 TEST(Module, StateDictKeysAndOrderMatchPyTorch) {

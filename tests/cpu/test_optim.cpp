@@ -15,15 +15,6 @@ using namespace ofa::test;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 // Odd sizes; one channels-last 4-D parameter (its grads and buffers follow
 // its layout) and one large enough for the OpenMP path.
 NamedTensors make_params(DType dt, bool large = false) {

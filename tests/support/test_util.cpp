@@ -107,5 +107,13 @@ double eval_loss(const std::function<Tensor(const std::vector<Tensor>&)>& f, con
   return ::testing::AssertionSuccess();
 }
 
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
 
 }  // namespace ofa::test

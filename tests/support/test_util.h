@@ -42,6 +42,10 @@ struct GradCheckReport {
                                       const std::vector<Tensor>& inputs, const GradCheckOptions& opt = {},
                                       GradCheckReport* report = nullptr);
 
+// The message of the ofa::Error that f throws, or "<no error>".
+std::string error_of(const std::function<void()>& f);
+inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 }  // namespace ofa::test
 
 // CUDA tests run when a device is there and say loudly when they cannot.
