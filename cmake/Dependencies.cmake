@@ -52,6 +52,13 @@ else()
   message(FATAL_ERROR "zlib not found (needed for gzip IDX data sets): run scripts/install_deps.sh (Debian: zlib1g-dev)")
 endif()
 
+# ---- nlohmann/json (required: safetensors headers, net configs, subnet files)
+find_package(nlohmann_json 3 QUIET)
+if(NOT nlohmann_json_FOUND)
+  message(FATAL_ERROR "nlohmann/json not found: run scripts/install_deps.sh (Debian: nlohmann-json3-dev)")
+endif()
+ofa_dep("nlohmann/json" "found" "(${nlohmann_json_VERSION}, ${nlohmann_json_DIR})")
+
 # ---- MPI
 set(OFA_WITH_MPI OFF)
 if(NOT OFA_MPI STREQUAL "OFF")

@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libopenblas-openmp-dev libyaml-cpp-dev libturbojpeg0-dev zlib1g-dev
+  libopenblas-openmp-dev libyaml-cpp-dev libturbojpeg0-dev zlib1g-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin
   googletest libgtest-dev
   dataset-fashion-mnist
