@@ -1,0 +1,194 @@
+#include "benchmarks/bench_util.h"
+
+#include <cblas.h>
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+namespace ofa::bench {
+
+int64_t parse_int_arg(const std::string& flag, const std::string& v, int64_t min) {
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || errno == ERANGE || x < min)
+    throw UsageError(flag + ": expected an integer >= " + std::to_string(min) + ", got '" + v + "'");
+  return x;
+}
+
+double Timing::median_ms() const {
+  if (samples_ms.empty()) return std::nan("");
+  std::vector<double> s = samples_ms;
+  std::sort(s.begin(), s.end());
+  const size_t n = s.size();
+  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+double Timing::min_ms() const {
+  if (samples_ms.empty()) return std::nan("");
+  return *std::min_element(samples_ms.begin(), samples_ms.end());
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        size_t b = line.find_first_not_of(" \t", colon + 1);
+        return b == std::string::npos ? std::string("unknown CPU") : line.substr(b);
+      }
+    }
+  }
+  return "unknown CPU";
+}
+
+std::string openblas_build() {
+  const int par = openblas_get_parallel();
+  const char* model = par == OPENBLAS_OPENMP ? "OpenMP" : par == OPENBLAS_THREAD ? "pthreads" : "sequential";
+  std::string s = openblas_get_config();
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  s += std::string(" (core ") + openblas_get_corename() + ", " + model + ", " +
+       std::to_string(openblas_get_num_threads()) + " threads)";
+  // An environment that pins the kernel set changes GEMM speed a lot: say so.
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  if (forced && *forced) s += std::string("; core set by $OPENBLAS_CORETYPE=") + forced;
+  return s;
+}
+
+void set_threads(int64_t n) {
+  omp_set_num_threads(static_cast<int>(n));
+  // The OpenMP build follows omp_set_num_threads; a pthread build needs this.
+  openblas_set_num_threads(static_cast<int>(n));
+}
+
+int64_t default_threads() { return omp_get_max_threads(); }
+
+namespace {
+
+// A file under $TMPDIR (or /tmp), removed with the object.
+struct TempFile {
+  std::string path;
+  int fd = -1;
+  TempFile() {
+    const char* dir = std::getenv("TMPDIR");
+    path = std::string(dir && *dir ? dir : "/tmp") + "/ofa_bench.XXXXXX";
+    fd = mkstemp(path.data());
+  }
+  ~TempFile() {
+    if (fd >= 0) {
+      close(fd);
+      unlink(path.c_str());
+    }
+  }
+  std::string read_all() const {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+};
+
+bool write_all(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t w = write(fd, s.data() + done, s.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    done += static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
+                          const std::vector<std::pair<std::string, std::string>>& env) {
+  ProcessResult r;
+  // stdin and stderr go through files, stdout through a pipe: no deadlock
+  // whatever the child reads or writes first.
+  TempFile in, err;
+  if (in.fd < 0 || err.fd < 0) {
+    r.error = std::string("cannot create a temporary file: ") + std::strerror(errno);
+    return r;
+  }
+  if (!write_all(in.fd, input) || lseek(in.fd, 0, SEEK_SET) != 0) {
+    r.error = std::string("cannot write a temporary file: ") + std::strerror(errno);
+    return r;
+  }
+  int out_pipe[2];
+  int exec_pipe[2];  // closed on a successful exec; carries errno otherwise
+  if (pipe(out_pipe) != 0 || pipe2(exec_pipe, O_CLOEXEC) != 0) {
+    r.error = std::string("pipe failed: ") + std::strerror(errno);
+    return r;
+  }
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    r.error = std::string("fork failed: ") + std::strerror(errno);
+    return r;
+  }
+  if (pid == 0) {
+    dup2(in.fd, 0);
+    dup2(out_pipe[1], 1);
+    dup2(err.fd, 2);
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    close(exec_pipe[0]);
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    const int e = errno;
+    (void)!write(exec_pipe[1], &e, sizeof e);
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(exec_pipe[1]);
+  int exec_errno = 0;
+  const bool exec_failed = read(exec_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
+  close(exec_pipe[0]);
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(out_pipe[0], buf, sizeof buf)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    r.out.append(buf, static_cast<size_t>(n));
+  }
+  close(out_pipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.err = err.read_all();
+  if (exec_failed) {
+    r.error = "cannot run " + argv[0] + ": " + std::strerror(exec_errno);
+    return r;
+  }
+  r.started = true;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+double geometric_mean(const std::vector<double>& v) {
+  double s = 0.0;
+  int64_t n = 0;
+  for (double x : v)
+    if (std::isfinite(x) && x > 0) {
+      s += std::log(x);
+      ++n;
+    }
+  return n ? std::exp(s / static_cast<double>(n)) : std::nan("");
+}
+
+}  // namespace ofa::bench
