@@ -135,4 +135,4 @@ if(OFA_BUILD_TESTS)
   endif()
 endif()
 
-message(STATUS "ofa-engine dependencies:\n${OFA_DEP_LINES}")
+message(STATUS "ofa-engine dependencies:\n${OFA_DEP_LINES}  CPU kernels: -march=${OFA_ARCH}\n")

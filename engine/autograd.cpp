@@ -45,13 +45,30 @@ void set_history(const std::vector<Tensor*>& outputs, const std::shared_ptr<Node
   }
 }
 
+namespace {
+// True when nothing but `g` itself refers to its memory and it is laid out
+// exactly like the parameter would lay out its own buffer: then it can become
+// the .grad() without a copy.
+bool can_adopt(const Tensor& g, const Tensor& leaf) {
+  if (g.impl_ptr().use_count() != 1 || g.impl()->storage.use_count() != 1) return false;
+  if (g.dtype() != leaf.dtype() || g.device() != leaf.device() || g.offset() != 0) return false;
+  Tensor like = leaf.is_dense() ? leaf : leaf.contiguous();
+  if (!g.is_dense() || g.strides() != like.strides()) return false;
+  return g.impl()->storage->nbytes() == static_cast<size_t>(g.numel()) * dtype_size(g.dtype());
+}
+}  // namespace
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
-  Tensor g = grads.at(0);
+  Tensor g = std::move(grads.at(0));
   if (!g.defined()) return {};
   OFA_CHECK(g.shape() == leaf_->shape, "AccumulateGrad: gradient shape ", shape_str(g.shape()),
             " does not match the parameter's ", shape_str(leaf_->shape));
   Tensor leaf(leaf_);
   if (!leaf_->grad) {
+    if (can_adopt(g, leaf)) {
+      leaf_->grad = g.impl_ptr();
+      return {};
+    }
     // A fresh buffer laid out like the parameter, so later += are linear.
     Tensor buf = empty_like(leaf);
     buf.copy_(g);

@@ -3,6 +3,7 @@
 // the innermost one is handed to `inner` as a run, and the outer runs are
 // spread over OpenMP threads. Raw strides in elements; no Tensor here.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,28 @@ template <int N>
 struct StridedLayout {
   std::vector<int64_t> shape;
   std::array<std::vector<int64_t>, N> strides;
+
+  // Puts the dimensions in operand 0's memory order (largest stride first,
+  // stable), so that the inner run walks operand 0 contiguously: a
+  // channels-last output is then written along its channels.
+  void order_by_first_operand() {
+    std::vector<size_t> perm(shape.size());
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = i;
+    std::stable_sort(perm.begin(), perm.end(), [&](size_t a, size_t b) {
+      const int64_t sa = strides[0][a] < 0 ? -strides[0][a] : strides[0][a];
+      const int64_t sb = strides[0][b] < 0 ? -strides[0][b] : strides[0][b];
+      return sa > sb;
+    });
+    std::vector<int64_t> s(shape.size());
+    std::array<std::vector<int64_t>, N> st;
+    for (int k = 0; k < N; ++k) st[k].resize(shape.size());
+    for (size_t i = 0; i < perm.size(); ++i) {
+      s[i] = shape[perm[i]];
+      for (int k = 0; k < N; ++k) st[k][i] = strides[k][perm[i]];
+    }
+    shape = s;
+    strides = st;
+  }
 
   // Drops size-1 dims and merges neighbours that are contiguous for every operand.
   void coalesce() {
@@ -49,6 +72,7 @@ template <int N, class F>
 void for_each_strided(StridedLayout<N> L, F&& inner) {
   for (int64_t s : L.shape)
     if (s == 0) return;
+  L.order_by_first_operand();
   L.coalesce();
   const int nd = static_cast<int>(L.shape.size());
   const int64_t n_inner = L.shape[nd - 1];

@@ -2,16 +2,38 @@
 
 namespace ofa::kernels::cpu {
 
+namespace {
+template <Act A, class T>
+void forward_loop(const T* x, T* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] = act_forward_t<A>(x[i]);
+}
+
+template <Act A, class T>
+void backward_loop(const T* x, const T* gy, T* gx, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * act_derivative_t<A>(x[i]);
+}
+}  // namespace
+
 template <class T>
 void activation_forward(Act a, const T* x, T* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) y[i] = act_forward(a, x[i]);
+  switch (a) {
+    case Act::Relu: return forward_loop<Act::Relu>(x, y, n);
+    case Act::Relu6: return forward_loop<Act::Relu6>(x, y, n);
+    case Act::HSwish: return forward_loop<Act::HSwish>(x, y, n);
+    case Act::HSigmoid: return forward_loop<Act::HSigmoid>(x, y, n);
+  }
 }
 
 template <class T>
 void activation_backward(Act a, const T* x, const T* gy, T* gx, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * act_derivative(a, x[i]);
+  switch (a) {
+    case Act::Relu: return backward_loop<Act::Relu>(x, gy, gx, n);
+    case Act::Relu6: return backward_loop<Act::Relu6>(x, gy, gx, n);
+    case Act::HSwish: return backward_loop<Act::HSwish>(x, gy, gx, n);
+    case Act::HSigmoid: return backward_loop<Act::HSigmoid>(x, gy, gx, n);
+  }
 }
 
 template void activation_forward<float>(Act, const float*, float*, int64_t);
