@@ -1,0 +1,14 @@
+// An 8-bit RGB image, rows of h x w pixels, R G B interleaved (HWC). The JPEG
+// decoder produces it and the transforms consume it; kept deliberately plain.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace ofa::data {
+
+struct Image {
+  int64_t h = 0, w = 0;
+  std::vector<uint8_t> rgb;  // h * w * 3 bytes
+};
+
+}  // namespace ofa::data
