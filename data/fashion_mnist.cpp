@@ -60,15 +60,15 @@ int64_t FashionMnist::label(int64_t i) const {
   return labels_[static_cast<size_t>(i)];
 }
 
-RgbImage FashionMnist::rgb(int64_t i) const { return grey_to_rgb(image(i), kRows, kCols); }
+Image FashionMnist::rgb(int64_t i) const { return grey_to_rgb(image(i), kRows, kCols); }
 
-RgbImage grey_to_rgb(const uint8_t* grey, int64_t height, int64_t width) {
-  RgbImage out;
-  out.height = height;
-  out.width = width;
-  out.pixels.resize(static_cast<size_t>(height * width * 3));
+Image grey_to_rgb(const uint8_t* grey, int64_t height, int64_t width) {
+  Image out;
+  out.h = height;
+  out.w = width;
+  out.rgb.resize(static_cast<size_t>(height * width * 3));
   for (int64_t p = 0; p < height * width; ++p)
-    out.pixels[3 * p] = out.pixels[3 * p + 1] = out.pixels[3 * p + 2] = grey[p];
+    out.rgb[3 * p] = out.rgb[3 * p + 1] = out.rgb[3 * p + 2] = grey[p];
   return out;
 }
 

@@ -34,7 +34,7 @@ class FashionMnist {
   int64_t label(int64_t i) const;
   const std::vector<uint8_t>& labels() const { return labels_; }
   // The image as RGB uint8 HWC, grey replicated to three channels.
-  RgbImage rgb(int64_t i) const;
+  Image rgb(int64_t i) const;
 
  private:
   FashionMnistSplit split_;
@@ -44,6 +44,6 @@ class FashionMnist {
 };
 
 // Grey bytes -> RGB HWC image.
-RgbImage grey_to_rgb(const uint8_t* grey, int64_t height, int64_t width);
+Image grey_to_rgb(const uint8_t* grey, int64_t height, int64_t width);
 
 }  // namespace ofa::data

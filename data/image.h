@@ -9,6 +9,7 @@ namespace ofa::data {
 struct Image {
   int64_t h = 0, w = 0;
   std::vector<uint8_t> rgb;  // h * w * 3 bytes
+  uint8_t at(int64_t y, int64_t x, int c) const { return rgb[static_cast<size_t>((y * w + x) * 3 + c)]; }
 };
 
 }  // namespace ofa::data

@@ -142,18 +142,18 @@ void cmyk_to_rgb_pil(const uint8_t* cmyk, uint8_t* rgb, int64_t count) {
   }
 }
 
-RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const JpegDecodeOptions& opt) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const JpegDecodeOptions& opt) {
   JpegHeader hd = read_jpeg_header(data, size, name, opt);
   auto [w, h] = jpeg_scaled_size(hd.width, hd.height, opt.min_short_side);
   const bool cmyk = hd.colorspace == TJCS_CMYK || hd.colorspace == TJCS_YCCK;
   const int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;  // warnings are errors; no scan floods
   tjhandle tj = decompressor(name);
-  RgbImage img;
-  img.width = w;
-  img.height = h;
-  img.pixels.resize(static_cast<size_t>(w * h * 3));
+  Image img;
+  img.w = w;
+  img.h = h;
+  img.rgb.resize(static_cast<size_t>(w * h * 3));
   std::vector<uint8_t> raw;
-  uint8_t* dst = img.pixels.data();
+  uint8_t* dst = img.rgb.data();
   if (cmyk) {
     raw.resize(static_cast<size_t>(w * h * 4));
     dst = raw.data();
@@ -169,16 +169,16 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, 
   if (cmyk) {
     // Adobe (and PIL, which always assumes Adobe polarity) store CMYK inverted.
     for (auto& v : raw) v = static_cast<uint8_t>(255 - v);
-    cmyk_to_rgb_pil(raw.data(), img.pixels.data(), w * h);
+    cmyk_to_rgb_pil(raw.data(), img.rgb.data(), w * h);
   }
   return img;
 }
 
-RgbImage decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, const JpegDecodeOptions& opt) {
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, const JpegDecodeOptions& opt) {
   return decode_jpeg(bytes.data(), bytes.size(), name, opt);
 }
 
-RgbImage decode_jpeg_file(const std::string& path, const JpegDecodeOptions& opt) {
+Image decode_jpeg_file(const std::string& path, const JpegDecodeOptions& opt) {
   std::vector<uint8_t> bytes = read_file_bytes(path, opt.max_file_bytes);
   return decode_jpeg(bytes.data(), bytes.size(), path, opt);
 }

@@ -16,17 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "data/image.h"
 #include "engine/common.h"
 
 namespace ofa::data {
-
-// A decoded image: height x width x 3 bytes, RGB, row-major (HWC).
-struct RgbImage {
-  int64_t height = 0;
-  int64_t width = 0;
-  std::vector<uint8_t> pixels;
-  uint8_t at(int64_t y, int64_t x, int c) const { return pixels[static_cast<size_t>((y * width + x) * 3 + c)]; }
-};
 
 // A file that could not be decoded. what() is "<path>: <reason>".
 class DecodeError : public Error {
@@ -63,12 +56,13 @@ struct JpegHeader {
   int colorspace = 0;   // TJCS_*
 };
 
+// Decoders return a data::Image (data/image.h): h x w x 3 bytes, RGB, HWC.
 // `name` is only used in error messages (the file the bytes came from).
 JpegHeader read_jpeg_header(const uint8_t* data, size_t size, const std::string& name,
                             const JpegDecodeOptions& opt = {});
-RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const JpegDecodeOptions& opt = {});
-RgbImage decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, const JpegDecodeOptions& opt = {});
-RgbImage decode_jpeg_file(const std::string& path, const JpegDecodeOptions& opt = {});
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const JpegDecodeOptions& opt = {});
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, const JpegDecodeOptions& opt = {});
+Image decode_jpeg_file(const std::string& path, const JpegDecodeOptions& opt = {});
 
 // Reads a whole file; DecodeError when it cannot be opened or read, or is
 // larger than max_bytes.

@@ -103,10 +103,10 @@ TEST(FashionMnist, LoadsTestSplit) {
 TEST(FashionMnist, RgbReplicatesGrey) {
   REQUIRE_FASHION_MNIST();
   FashionMnist ds(FashionMnistSplit::Test);
-  RgbImage img = ds.rgb(3);
-  ASSERT_EQ(img.height, 28);
-  ASSERT_EQ(img.width, 28);
-  ASSERT_EQ(img.pixels.size(), 28u * 28u * 3u);
+  Image img = ds.rgb(3);
+  ASSERT_EQ(img.h, 28);
+  ASSERT_EQ(img.w, 28);
+  ASSERT_EQ(img.rgb.size(), 28u * 28u * 3u);
   for (int64_t y = 0; y < 28; ++y)
     for (int64_t x = 0; x < 28; ++x)
       for (int c = 0; c < 3; ++c) ASSERT_EQ(img.at(y, x, c), ds.image(3)[y * 28 + x]);
@@ -159,9 +159,9 @@ TEST(FashionMnist, MalformedSetsAreRefusedNamingTheFile) {
 
 TEST(FashionMnist, GreyToRgb) {
   const uint8_t g[6] = {0, 10, 20, 30, 40, 255};
-  RgbImage img = grey_to_rgb(g, 2, 3);
-  EXPECT_EQ(img.height, 2);
-  EXPECT_EQ(img.width, 3);
+  Image img = grey_to_rgb(g, 2, 3);
+  EXPECT_EQ(img.h, 2);
+  EXPECT_EQ(img.w, 3);
   EXPECT_EQ(img.at(1, 2, 0), 255);
   EXPECT_EQ(img.at(1, 2, 2), 255);
   EXPECT_EQ(img.at(0, 1, 1), 10);
@@ -205,13 +205,13 @@ void check_tree(const std::string& split_dir, const FashionMnist& src, int64_t e
     if (s.label == prev_label) EXPECT_GT(idx, prev_index) << "sorted file order is IDX order";
     prev_label = s.label;
     prev_index = idx;
-    RgbImage img = decode_jpeg_file(s.path);
-    ASSERT_EQ(img.width, 28);
-    ASSERT_EQ(img.height, 28);
+    Image img = decode_jpeg_file(s.path);
+    ASSERT_EQ(img.w, 28);
+    ASSERT_EQ(img.h, 28);
     int worst = 0;
     for (int64_t p = 0; p < 784; ++p) {
-      EXPECT_EQ(img.pixels[3 * p], img.pixels[3 * p + 2]);
-      worst = std::max(worst, std::abs(int(img.pixels[3 * p]) - int(src.image(idx)[p])));
+      EXPECT_EQ(img.rgb[3 * p], img.rgb[3 * p + 2]);
+      worst = std::max(worst, std::abs(int(img.rgb[3 * p]) - int(src.image(idx)[p])));
     }
     EXPECT_LE(worst, max_err) << s.path;
   }
@@ -322,9 +322,9 @@ TEST(ExportJpeg, RealFashionMnistSmallLimit) {
   // Quality 95 on real clothing images: close on average, within a JPEG's error at edges.
   for (int64_t i : {int64_t{0}, int64_t{18}}) {
     int64_t idx = std::stoll(fs::path(f[i].path).stem().string());
-    RgbImage img = decode_jpeg_file(f[i].path);
+    Image img = decode_jpeg_file(f[i].path);
     double err = 0;
-    for (int64_t p = 0; p < 784; ++p) err += std::abs(int(img.pixels[3 * p]) - int(train.image(idx)[p]));
+    for (int64_t p = 0; p < 784; ++p) err += std::abs(int(img.rgb[3 * p]) - int(train.image(idx)[p]));
     EXPECT_LT(err / 784, 3.0) << f[i].path;
   }
 }

@@ -78,18 +78,18 @@ void expect_decode_error(const std::string& path, const std::string& reason, con
 }
 
 // PIL golden: "<h> <w>" then RGB bytes (comment lines start with '#').
-RgbImage load_pil_rgb(const std::string& name) {
+Image load_pil_rgb(const std::string& name) {
   std::ifstream f(std::string(OFA_TEST_DATA_DIR) + "/pil_" + name + ".rgb.txt");
   EXPECT_TRUE(f.good()) << name;
   std::string line;
   std::stringstream rest;
   while (std::getline(f, line))
     if (!line.empty() && line[0] != '#') rest << line << '\n';
-  RgbImage img;
-  rest >> img.height >> img.width;
+  Image img;
+  rest >> img.h >> img.w;
   int v;
-  while (rest >> v) img.pixels.push_back(static_cast<uint8_t>(v));
-  EXPECT_EQ(img.pixels.size(), static_cast<size_t>(img.height * img.width * 3)) << name;
+  while (rest >> v) img.rgb.push_back(static_cast<uint8_t>(v));
+  EXPECT_EQ(img.rgb.size(), static_cast<size_t>(img.h * img.w * 3)) << name;
   return img;
 }
 
@@ -103,13 +103,13 @@ TEST(JpegDecode, RgbQuality100Subsampling444IsNearlyLossless) {
   JpegEncodeOptions o;
   o.quality = 100;
   o.subsampling = TJSAMP_444;
-  RgbImage img = decode_jpeg(encode_jpeg(px.data(), w, h, 3, o), "mem.jpg");
-  ASSERT_EQ(img.width, w);
-  ASSERT_EQ(img.height, h);
+  Image img = decode_jpeg(encode_jpeg(px.data(), w, h, 3, o), "mem.jpg");
+  ASSERT_EQ(img.w, w);
+  ASSERT_EQ(img.h, h);
   // Quality 100 still rounds DCT coefficients and the colour transform.
-  EXPECT_LE(max_abs_diff(img.pixels, px), 4);
+  EXPECT_LE(max_abs_diff(img.rgb, px), 4);
   double sum = 0;
-  for (size_t i = 0; i < px.size(); ++i) sum += std::abs(int(img.pixels[i]) - int(px[i]));
+  for (size_t i = 0; i < px.size(); ++i) sum += std::abs(int(img.rgb[i]) - int(px[i]));
   EXPECT_LT(sum / px.size(), 1.0);
   // Channel order: a red-to-the-right gradient must stay in channel 0.
   EXPECT_LT(img.at(10, 0, 0), 10);
@@ -125,13 +125,13 @@ TEST(JpegDecode, GreyscaleBecomesReplicatedRgb) {
   o.quality = 100;
   std::vector<uint8_t> jpg = encode_jpeg(g.data(), w, h, 1, o);
   EXPECT_EQ(read_jpeg_header(jpg.data(), jpg.size(), "g.jpg").colorspace, TJCS_GRAY);
-  RgbImage img = decode_jpeg(jpg, "g.jpg");
-  ASSERT_EQ(img.pixels.size(), static_cast<size_t>(w * h * 3));
+  Image img = decode_jpeg(jpg, "g.jpg");
+  ASSERT_EQ(img.rgb.size(), static_cast<size_t>(w * h * 3));
   int worst = 0;
   for (int64_t p = 0; p < w * h; ++p) {
-    EXPECT_EQ(img.pixels[3 * p], img.pixels[3 * p + 1]);
-    EXPECT_EQ(img.pixels[3 * p], img.pixels[3 * p + 2]);
-    worst = std::max(worst, std::abs(int(img.pixels[3 * p]) - int(g[static_cast<size_t>(p)])));
+    EXPECT_EQ(img.rgb[3 * p], img.rgb[3 * p + 1]);
+    EXPECT_EQ(img.rgb[3 * p], img.rgb[3 * p + 2]);
+    worst = std::max(worst, std::abs(int(img.rgb[3 * p]) - int(g[static_cast<size_t>(p)])));
   }
   EXPECT_LE(worst, 2);
 }
@@ -144,12 +144,12 @@ TEST(JpegDecode, ProgressiveDecodesLikeBaseline) {
     JpegEncodeOptions o;
     o.quality = q;
     o.subsampling = TJSAMP_444;
-    RgbImage base = decode_jpeg(encode_jpeg(px.data(), w, h, 3, o), "base.jpg");
+    Image base = decode_jpeg(encode_jpeg(px.data(), w, h, 3, o), "base.jpg");
     o.progressive = true;
     std::vector<uint8_t> pj = encode_jpeg(px.data(), w, h, 3, o);
-    RgbImage prog = decode_jpeg(pj, "prog.jpg");
-    EXPECT_EQ(prog.pixels, base.pixels) << "quality " << q;
-    EXPECT_LE(max_abs_diff(prog.pixels, px), q == 100 ? 4 : 40);
+    Image prog = decode_jpeg(pj, "prog.jpg");
+    EXPECT_EQ(prog.rgb, base.rgb) << "quality " << q;
+    EXPECT_LE(max_abs_diff(prog.rgb, px), q == 100 ? 4 : 40);
   }
 }
 
@@ -157,12 +157,12 @@ TEST(JpegDecode, ProgressiveDecodesLikeBaseline) {
 class JpegDecodePil : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(JpegDecodePil, MatchesPilDecoding) {
-  RgbImage want = load_pil_rgb(GetParam());
-  RgbImage got = decode_jpeg_file(pil_jpeg(GetParam()));
-  ASSERT_EQ(got.height, want.height);
-  ASSERT_EQ(got.width, want.width);
+  Image want = load_pil_rgb(GetParam());
+  Image got = decode_jpeg_file(pil_jpeg(GetParam()));
+  ASSERT_EQ(got.h, want.h);
+  ASSERT_EQ(got.w, want.w);
   // Same libjpeg-turbo, same default IDCT and upsampling: identical bytes.
-  EXPECT_EQ(max_abs_diff(got.pixels, want.pixels), 0);
+  EXPECT_EQ(max_abs_diff(got.rgb, want.rgb), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, JpegDecodePil,
@@ -204,8 +204,8 @@ TEST(JpegDecode, YcckFromTurboJpegUsesAdobePolarity) {
   for (size_t i = 0; i < stored.size(); ++i) inverted[i] = static_cast<uint8_t>(255 - stored[i]);
   std::vector<uint8_t> want(static_cast<size_t>(w * h * 3));
   cmyk_to_rgb_pil(inverted.data(), want.data(), w * h);
-  RgbImage got = decode_jpeg(jpg, "ycck.jpg");
-  EXPECT_LE(max_abs_diff(got.pixels, want), 3);
+  Image got = decode_jpeg(jpg, "ycck.jpg");
+  EXPECT_LE(max_abs_diff(got.rgb, want), 3);
 }
 
 // ------------------------------------------------------------------ reduced-size decoding
@@ -238,20 +238,20 @@ TEST(JpegDecode, ReducedDecodeHasTheChosenSizeAndContent) {
   o.quality = 100;
   o.subsampling = TJSAMP_444;
   std::vector<uint8_t> jpg = encode_jpeg(pattern_rgb(w, h).data(), w, h, 3, o);
-  RgbImage full = decode_jpeg(jpg, "full.jpg");
+  Image full = decode_jpeg(jpg, "full.jpg");
   for (int64_t hint : {int64_t{12}, int64_t{24}, int64_t{48}, int64_t{60}, int64_t{96}, int64_t{200}}) {
     JpegDecodeOptions d;
     d.min_short_side = hint;
-    RgbImage small = decode_jpeg(jpg, "small.jpg", d);
+    Image small = decode_jpeg(jpg, "small.jpg", d);
     auto [ew, eh] = jpeg_scaled_size(w, h, hint);
-    EXPECT_EQ(small.width, ew) << hint;
-    EXPECT_EQ(small.height, eh) << hint;
-    EXPECT_GE(std::min(small.width, small.height), std::min(hint, h)) << hint;
+    EXPECT_EQ(small.w, ew) << hint;
+    EXPECT_EQ(small.h, eh) << hint;
+    EXPECT_GE(std::min(small.w, small.h), std::min(hint, h)) << hint;
     // Content: each scaled pixel is close to the mean of its full-size footprint.
-    double fx = double(w) / small.width, fy = double(h) / small.height;
+    double fx = double(w) / small.w, fy = double(h) / small.h;
     double worst = 0;
-    for (int64_t y = 1; y + 1 < small.height; ++y)
-      for (int64_t x = 1; x + 1 < small.width; ++x)
+    for (int64_t y = 1; y + 1 < small.h; ++y)
+      for (int64_t x = 1; x + 1 < small.w; ++x)
         for (int c = 0; c < 3; ++c) {
           double s = 0;
           int n = 0;
@@ -263,7 +263,7 @@ TEST(JpegDecode, ReducedDecodeHasTheChosenSizeAndContent) {
   }
   JpegDecodeOptions d;
   d.min_short_side = 12;
-  EXPECT_EQ(decode_jpeg(jpg, "s.jpg", d).width, 20);  // 1/8 of 160
+  EXPECT_EQ(decode_jpeg(jpg, "s.jpg", d).w, 20);  // 1/8 of 160
 }
 
 // ------------------------------------------------------------------ bad files
@@ -353,8 +353,8 @@ TEST(JpegBadFile, MutatedFilesNeverCrash) {
     int flips = 1 + static_cast<int>(rng() % 8);
     for (int k = 0; k < flips; ++k) b[2 + rng() % (b.size() - 2)] = static_cast<uint8_t>(rng());
     try {
-      RgbImage img = decode_jpeg(b, "mutated.jpg");
-      EXPECT_EQ(img.pixels.size(), static_cast<size_t>(img.width * img.height * 3));
+      Image img = decode_jpeg(b, "mutated.jpg");
+      EXPECT_EQ(img.rgb.size(), static_cast<size_t>(img.w * img.h * 3));
     } catch (const DecodeError& e) {
       ++errors;
       EXPECT_EQ(e.path(), "mutated.jpg");
@@ -397,7 +397,7 @@ TEST(JpegBadFile, PixelLimitIsConfigurable) {
   o.max_pixels = 4095;
   expect_decode_error(p, "exceeds the limit of 4095 pixels", o);
   o.max_pixels = 4096;
-  EXPECT_EQ(decode_jpeg_file(p, o).width, 64);
+  EXPECT_EQ(decode_jpeg_file(p, o).w, 64);
 }
 
 TEST(JpegBadFile, FileSizeLimit) {
@@ -407,18 +407,18 @@ TEST(JpegBadFile, FileSizeLimit) {
   o.max_file_bytes = 100;
   expect_decode_error(p, "exceeds the limit of 100 bytes", o);
   o.max_file_bytes = 100000;
-  EXPECT_EQ(decode_jpeg_file(p, o).width, 64);
+  EXPECT_EQ(decode_jpeg_file(p, o).w, 64);
 }
 
 TEST(JpegDecode, WorksAfterErrorsAndAcrossThreads) {
   std::vector<uint8_t> good = valid_jpeg(50, 30);
-  RgbImage want = decode_jpeg(good, "good.jpg");
+  Image want = decode_jpeg(good, "good.jpg");
   std::vector<uint8_t> bad(good.begin(), good.begin() + 300);
   EXPECT_THROW(decode_jpeg(bad, "bad.jpg"), DecodeError);
-  EXPECT_EQ(decode_jpeg(good, "good.jpg").pixels, want.pixels);  // the thread's handle recovers
+  EXPECT_EQ(decode_jpeg(good, "good.jpg").rgb, want.rgb);  // the thread's handle recovers
   // A stream with no frame (SOI, EOI) leaves TurboJPEG 2.1's handle mid-stream.
   EXPECT_THROW(decode_jpeg(std::vector<uint8_t>{0xFF, 0xD8, 0xFF, 0xD9}, "soi_eoi.jpg"), DecodeError);
-  EXPECT_EQ(decode_jpeg(good, "good.jpg").pixels, want.pixels);
+  EXPECT_EQ(decode_jpeg(good, "good.jpg").rgb, want.rgb);
   std::vector<std::thread> ts;
   std::vector<int> ok(4, 0);
   for (int t = 0; t < 4; ++t)
@@ -428,7 +428,7 @@ TEST(JpegDecode, WorksAfterErrorsAndAcrossThreads) {
           decode_jpeg(bad, "bad.jpg");
         } catch (const DecodeError&) {
         }
-        ok[t] += decode_jpeg(good, "good.jpg").pixels == want.pixels;
+        ok[t] += decode_jpeg(good, "good.jpg").rgb == want.rgb;
       }
     });
   for (auto& t : ts) t.join();
