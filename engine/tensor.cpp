@@ -44,7 +44,8 @@ Shape contiguous_strides(const Shape& shape, MemoryFormat f) {
   int64_t s = 1;
   for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
     st[d] = s;
-    s *= std::max<int64_t>(shape[d], 1);
+    OFA_CHECK(!__builtin_mul_overflow(s, std::max<int64_t>(shape[d], 1), &s), "shape ", shape_str(shape),
+              " overflows 64-bit strides");
   }
   return st;
 }
@@ -99,8 +100,15 @@ Tensor empty_strided(const Shape& shape, const Shape& strides, DType dtype, Devi
     if (shape[d] == 0) span = 0;
   }
   if (span) {
-    for (size_t d = 0; d < shape.size(); ++d) span += (shape[d] - 1) * strides[d];
+    for (size_t d = 0; d < shape.size(); ++d) {
+      int64_t extent = 0;
+      OFA_CHECK(!__builtin_mul_overflow(shape[d] - 1, strides[d], &extent) &&
+                    !__builtin_add_overflow(span, extent, &span),
+                "tensor of shape ", shape_str(shape), " is too large to address");
+    }
   }
+  OFA_CHECK(static_cast<uint64_t>(span) <= (uint64_t(1) << 62) / dtype_size(dtype), "tensor of shape ",
+            shape_str(shape), " is too large to allocate");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(span) * dtype_size(dtype), dev);
   impl->shape = shape;

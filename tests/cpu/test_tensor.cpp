@@ -223,3 +223,11 @@ TEST(Random, DefaultGeneratorIsSeeded) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Tensor, ShapesTooLargeToAddressAreRefused) {
+  EXPECT_THROW(empty({0, int64_t(1) << 32, int64_t(1) << 32}), Error);
+  EXPECT_THROW(empty({int64_t(1) << 40, int64_t(1) << 30}), Error);
+  EXPECT_EQ(empty({0, 5}).numel(), 0);
+}
+}  // namespace
