@@ -7,6 +7,7 @@
 #include <string>
 
 #include "benchmarks/bench_util.h"
+#include "benchmarks/data_bench.h"
 #include "benchmarks/ops_bench.h"
 
 namespace {
@@ -22,6 +23,8 @@ struct Subcommand {
 const Subcommand kSubcommands[] = {
     {"ops", "CPU op benchmarks (conv, depthwise, BN, h-swish, SE, linear, loss), PyTorch in the same run",
      ofa::bench::ops_main, ofa::bench::ops_usage},
+    {"data", "input pipeline: JPEG decode + training transforms on loader workers, PIL/torchvision in the same run",
+     ofa::bench::data_main, ofa::bench::data_usage},
 };
 
 void usage(FILE* out) {
