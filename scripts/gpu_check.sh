@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Everything a GPU machine must run, in one command (issue: CUDA backend).
+#
+#   bash scripts/gpu_check.sh prepare   # here, on the build machine (has Debian's registry)
+#   bash scripts/gpu_check.sh run       # there, on the lent GPU machine (no registry, no network)
+#
+# `prepare` gathers what the GPU machine lacks (our Debian libraries and
+# headers; not Fashion-MNIST, 30 MiB: its real-data tests skip there, visibly,
+# having run in CI) into .gpu_bundle/ (ignored by git; pass
+# it to the device tool with carry: [".gpu_bundle"]), unpacked with dpkg -x.
+# `run` uses only that folder and the machine's own CUDA toolkit: builds
+# (Release, sm_90), runs the whole ctest suite on the GPU, runs
+# compute-sanitizer (memcheck, racecheck, synccheck) over the CUDA tests and
+# the benchmarks, writes logs to $OUT (or build-gpu/) and ends with a table.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle=$PWD/.gpu_bundle
+cmd=${1:-}
+
+packages=(
+  libopenblas0-openmp libopenblas-openmp-dev libgfortran5
+  libyaml-cpp0.7 libyaml-cpp-dev libturbojpeg0 libturbojpeg0-dev
+  libgtest-dev nlohmann-json3-dev zlib1g-dev
+)
+
+case "$cmd" in
+prepare)
+  set -e
+  rm -rf "$bundle"
+  mkdir -p "$bundle/debs" "$bundle/root"
+  (cd "$bundle/debs" && apt-get download "${packages[@]}" >/dev/null)
+  for d in "$bundle"/debs/*.deb; do dpkg -x "$d" "$bundle/root"; done
+  rm -rf "$bundle/debs" "$bundle/root/usr/share/doc" "$bundle/root/usr/share/man" "$bundle/root/usr/share/lintian"
+  # Shared libraries only, but GoogleTest ships static libraries alone.
+  find "$bundle/root" \( -name '*.a' ! -name 'libgtest*' \) -delete
+  find "$bundle/root" \( -name 'liblapack*' -o -name 'libblas*' \) -delete
+  grep -qx '/.gpu_bundle/' .git/info/exclude 2>/dev/null || echo '/.gpu_bundle/' >> .git/info/exclude
+  size=$(du -sm "$bundle" | cut -f1)
+  echo "gpu_check prepare: $bundle holds ${#packages[@]} packages, ${size} MiB (limit 60 MiB)"
+  [ "$size" -le 60 ] || { echo "gpu_check prepare: bundle too large" >&2; exit 1; }
+  ;;
+run)
+  [ -d "$bundle/root" ] || { echo "gpu_check run: $bundle missing: run 'prepare' here and carry .gpu_bundle" >&2; exit 2; }
+  out=${OUT:-$PWD/build-gpu/logs}
+  mkdir -p "$out"
+  root=$bundle/root
+  arch=x86_64-linux-gnu
+  export LD_LIBRARY_PATH="$root/usr/lib/$arch/openblas-openmp:$root/usr/lib/$arch:${LD_LIBRARY_PATH:-}"
+  export OFA_FASHION_MNIST_DIR=$bundle/no-fashion-mnist-here
+  declare -A result
+  step() {  # step NAME COMMAND...: runs, logs to $out/NAME.log, records PASS/FAIL and seconds
+    local name=$1; shift
+    local t0=$SECONDS
+    if "$@" >"$out/$name.log" 2>&1; then result[$name]="PASS $((SECONDS - t0))s"; else result[$name]="FAIL $((SECONDS - t0))s"; fi
+    echo "gpu_check: $name ${result[$name]}"
+  }
+  # cuDNN and NCCL may come only as PyTorch's pip wheels there (site-packages/nvidia/).
+  prefix="$root/usr"
+  nv=$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0] + "/x"))' 2>/dev/null || true)
+  for pkg in cudnn nccl; do
+    if [ -n "$nv" ] && [ -d "$nv/$pkg" ]; then
+      prefix="$prefix;$nv/$pkg"
+      export LD_LIBRARY_PATH="$nv/$pkg/lib:$LD_LIBRARY_PATH"
+    fi
+  done
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt" 2>&1 || true
+  step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DOFA_CUDA=ON -DOFA_MPI=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$root/usr/lib/$arch"
+  step build cmake --build build-gpu -j "$(nproc)"
+  step sm90 bash -c "cuobjdump --list-elf build-gpu/libofa_core.a | grep -q sm_90"
+  step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure --output-junit ctest.xml"
+  cp build-gpu/ctest.xml "$out/" 2>/dev/null || true
+  for tool in memcheck racecheck synccheck; do
+    step "sanitizer_$tool" compute-sanitizer --tool "$tool" --error-exitcode 1 build-gpu/tests/cuda_test_backend_consistency
+  done
+  step bench_ops ./build-gpu/ofa_bench ops --repeat 10 --json "$out/bench_ops.json"
+  echo
+  echo "| step | result |"
+  echo "| --- | --- |"
+  for s in configure build sm90 ctest sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops; do
+    echo "| $s | ${result[$s]:-not run} |"
+  done
+  if [ -f build-gpu/ctest.xml ]; then
+    total=$(grep -o '<testcase ' build-gpu/ctest.xml | wc -l)
+    failed=$(grep '<testcase ' build-gpu/ctest.xml | grep -c 'status="fail"')
+    skipped=$(grep '<testcase ' build-gpu/ctest.xml | grep -c 'status="notrun"\|status="disabled"')
+    echo "| ctest counts | $((total - failed - skipped)) passed, $failed failed, $skipped skipped |"
+  fi
+  echo "GPU: $(cat "$out/gpu.txt" 2>/dev/null)"
+  for s in "${!result[@]}"; do [[ ${result[$s]} == PASS* ]] || exit 1; done
+  ;;
+*)
+  echo "usage: bash scripts/gpu_check.sh prepare|run   (see the comment at the top)" >&2
+  exit 2
+  ;;
+esac
