@@ -33,30 +33,49 @@ void blocked_channel_sums(int64_t M, int64_t C, int64_t width, F&& block_fn, dou
 
 template <class T>
 void bn_batch_stats(const T* x, int64_t M, int64_t C, double* mean, double* var) {
+  // One pass over x: sums of d = x - K and d * d in double, shifted by a
+  // sample K of each channel (the first row) so that the squares stay of the
+  // order of the spread: var = E[d^2] - E[d]^2 has no catastrophic
+  // cancellation even when |mean| is large against the spread.
+  std::vector<double> shift(static_cast<size_t>(C), 0.0), sums(static_cast<size_t>(2 * C));
+  if (M > 0)
+    for (int64_t c = 0; c < C; ++c) shift[c] = static_cast<double>(x[c]);
+  const double* k = shift.data();
   blocked_channel_sums(
-      M, C, C,
+      M, C, 2 * C,
       [&](int64_t r0, int64_t r1, double* acc) {
-        for (int64_t r = r0; r < r1; ++r) {
+        double* a1 = acc;
+        double* a2 = acc + C;
+        // Four rows per sweep: the partial sums are loaded and stored once
+        // per four rows (the pairing order is fixed, so still deterministic).
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) {
           const T* p = x + r * C;
-          for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(p[c]);
-        }
-      },
-      mean);
-  for (int64_t c = 0; c < C; ++c) mean[c] /= static_cast<double>(M);
-  // Second pass around the mean: no cancellation of large squares.
-  blocked_channel_sums(
-      M, C, C,
-      [&](int64_t r0, int64_t r1, double* acc) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const T* p = x + r * C;
+#pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
-            const double d = static_cast<double>(p[c]) - mean[c];
-            acc[c] += d * d;
+            const double d0 = static_cast<double>(p[c]) - k[c], d1 = static_cast<double>(p[C + c]) - k[c];
+            const double d2 = static_cast<double>(p[2 * C + c]) - k[c], d3 = static_cast<double>(p[3 * C + c]) - k[c];
+            a1[c] += (d0 + d1) + (d2 + d3);
+            a2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+          }
+        }
+        for (; r < r1; ++r) {
+          const T* p = x + r * C;
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) {
+            const double d = static_cast<double>(p[c]) - k[c];
+            a1[c] += d;
+            a2[c] += d * d;
           }
         }
       },
-      var);
-  for (int64_t c = 0; c < C; ++c) var[c] /= static_cast<double>(M);
+      sums.data());
+  const double inv_m = 1.0 / static_cast<double>(M);
+  for (int64_t c = 0; c < C; ++c) {
+    const double m1 = sums[c] * inv_m;
+    mean[c] = k[c] + m1;
+    var[c] = std::max(0.0, sums[C + c] * inv_m - m1 * m1);
+  }
 }
 
 template <class T>
@@ -97,13 +116,32 @@ void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* me
     blocked_channel_sums(
         M, C, 2 * C,
         [&](int64_t r0, int64_t r1, double* acc) {
-          for (int64_t r = r0; r < r1; ++r) {
+          double* a1 = acc;
+          double* a2 = acc + C;
+          const double* mu = mean;
+          int64_t r = r0;
+          // Four rows per sweep, as in bn_batch_stats.
+          for (; r + 4 <= r1; r += 4) {
             const T* xr = x + r * C;
             const T* gr = gy + r * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+              const double g0 = static_cast<double>(gr[c]), g1 = static_cast<double>(gr[C + c]);
+              const double g2 = static_cast<double>(gr[2 * C + c]), g3 = static_cast<double>(gr[3 * C + c]);
+              a1[c] += (g0 + g1) + (g2 + g3);
+              a2[c] += (g0 * (static_cast<double>(xr[c]) - mu[c]) + g1 * (static_cast<double>(xr[C + c]) - mu[c])) +
+                       (g2 * (static_cast<double>(xr[2 * C + c]) - mu[c]) +
+                        g3 * (static_cast<double>(xr[3 * C + c]) - mu[c]));
+            }
+          }
+          for (; r < r1; ++r) {
+            const T* xr = x + r * C;
+            const T* gr = gy + r * C;
+#pragma omp simd
             for (int64_t c = 0; c < C; ++c) {
               const double g = static_cast<double>(gr[c]);
-              acc[c] += g;
-              acc[C + c] += g * (static_cast<double>(xr[c]) - mean[c]);
+              a1[c] += g;
+              a2[c] += g * (static_cast<double>(xr[c]) - mu[c]);
             }
           }
         },

@@ -7,7 +7,8 @@
 
 namespace ofa::kernels::cpu {
 
-// Batch mean and biased variance per channel (two passes). Sums are taken in
+// Batch mean and biased variance per channel (one pass, shifted by the first
+// row so the variance does not cancel). Sums are taken in
 // double over fixed row blocks that are added in block order, so the result
 // does not depend on the thread count.
 template <class T>

@@ -22,8 +22,9 @@ template <class T>
 void depthwise_backward_input(const DwGeom& g, const T* dy, const T* w, int64_t ws_c, int64_t ws_i, int64_t ws_j,
                               T* dx);
 // dw dense [C, k, k], fully written. Per-block partial sums (blocks of whole
-// images fixed by N alone) in double, reduced in block order: the result does
-// not depend on the thread count.
+// images fixed by N alone) in double (each output row's products summed in T
+// first), reduced in block order: the result does not depend on the thread
+// count.
 template <class T>
 void depthwise_backward_weight(const DwGeom& g, const T* x, const T* dy, T* dw);
 

@@ -18,9 +18,21 @@ void global_avg_pool_forward(const T* x, int64_t N, int64_t HW, int64_t C, T* ou
     const int64_t n = t / ncb, c0 = (t % ncb) * kChannelBlock, c1 = std::min(C, c0 + kChannelBlock);
     double acc[kChannelBlock] = {};
     const T* xn = x + n * HW * C;
-    for (int64_t p = 0; p < HW; ++p) {
-      const T* xp = xn + p * C;
-      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += static_cast<double>(xp[c]);
+    // Four pixels per sweep (fixed pairing): the double sums are loaded and
+    // stored once per four pixels.
+    const int64_t w = c1 - c0;
+    int64_t p = 0;
+    for (; p + 4 <= HW; p += 4) {
+      const T* xp = xn + p * C + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < w; ++c)
+        acc[c] += (static_cast<double>(xp[c]) + static_cast<double>(xp[C + c])) +
+                  (static_cast<double>(xp[2 * C + c]) + static_cast<double>(xp[3 * C + c]));
+    }
+    for (; p < HW; ++p) {
+      const T* xp = xn + p * C + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < w; ++c) acc[c] += static_cast<double>(xp[c]);
     }
     for (int64_t c = c0; c < c1; ++c) out[n * C + c] = static_cast<T>(acc[c - c0] / static_cast<double>(HW));
   }

@@ -6,7 +6,7 @@
 namespace ofa::kernels::cpu {
 
 // out[n, c] = mean over the HW pixels of x[n, p, c]; each output is summed in
-// double, in pixel order, by one thread.
+// double, in a fixed order (four pixels at a time), by one thread.
 template <class T>
 void global_avg_pool_forward(const T* x, int64_t N, int64_t HW, int64_t C, T* out);
 // gx[n, p, c] = gy[n, c] / HW.
