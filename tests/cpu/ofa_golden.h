@@ -150,6 +150,11 @@ struct GoldenCase {
   std::vector<std::string> grad_order, no_grad;
   std::map<std::string, double> bufs;
   std::map<std::string, int64_t> nbt;
+  // Nameless checksums ("gradsums N CRC" then N "g" lines, in the order of
+  // named_parameters(); see resolve_compact_grads). Empty entry: no gradient.
+  int64_t compact_count = -1;
+  uint64_t compact_crc = 0;
+  std::vector<std::vector<double>> compact;
 };
 inline GoldenCase parse_case(const GoldenFile& f, size_t at) {
   GoldenCase c;
@@ -164,8 +169,37 @@ inline GoldenCase parse_case(const GoldenFile& f, size_t at) {
     }
     if (t[0] == "buf") c.bufs[t[1]] = std::stod(t[2]);
     if (t[0] == "nbt") c.nbt[t[1]] = std::stoll(t[2]);
+    if (t[0] == "gradsums") {
+      c.compact_count = std::stoll(t[1]);
+      c.compact_crc = std::stoull(t[2]);
+    }
+    if (t[0] == "g") c.compact.push_back(t[1] == "none" ? std::vector<double>{} : std::vector<double>{std::stod(t[1]), std::stod(t[2])});
   }
   return c;
+}
+
+// Gives nameless checksums the names of `params` (grad_order, grads, no_grad),
+// after checking that the golden file was written for the same parameter list:
+// same count, same crc32 of the names joined by newlines.
+inline ::testing::AssertionResult resolve_compact_grads(GoldenCase& c, const nn::NamedTensors& params) {
+  if (c.compact_count < 0) return ::testing::AssertionFailure() << "golden case has no gradsums record";
+  if (static_cast<int64_t>(c.compact.size()) != c.compact_count)
+    return ::testing::AssertionFailure() << "gradsums announces " << c.compact_count << " lines, the case has " << c.compact.size();
+  if (static_cast<int64_t>(params.size()) != c.compact_count)
+    return ::testing::AssertionFailure() << params.size() << " parameters here, " << c.compact_count << " in the golden case";
+  std::string names;
+  for (size_t i = 0; i < params.size(); ++i) names += (i ? "\n" : "") + params[i].first;
+  const uint64_t crc = crc32(0L, reinterpret_cast<const Bytef*>(names.data()), static_cast<uInt>(names.size()));
+  if (crc != c.compact_crc)
+    return ::testing::AssertionFailure() << "parameter names or their order differ from the golden case (crc32 " << crc << " vs "
+                                         << c.compact_crc << ")";
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string& k = params[i].first;
+    c.grad_order.push_back(k);
+    if (c.compact[i].empty()) c.no_grad.push_back(k);
+    else c.grads[k] = {c.compact[i][0], c.compact[i][1]};
+  }
+  return ::testing::AssertionSuccess();
 }
 
 inline double sum_of(const Tensor& t) {

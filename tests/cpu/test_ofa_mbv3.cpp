@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "ofa/ofa_mbv3.h"
 #include "ofa_golden.h"
@@ -184,6 +185,54 @@ INSTANTIATE_TEST_SUITE_P(Cases, OfaMbv3Golden,
                                            CaseId{"mixed7", 36, "train"}, CaseId{"mixed11", 40, "train"},
                                            CaseId{"mixed7", 36, "eval"}, CaseId{"max", 32, "eval"}),
                          [](const auto& info) { return info.param.tag + "_" + std::to_string(info.param.res) + "_" + info.param.mode; });
+
+// ---- the resolutions: 128, 160 and the odd 131 (66, 33, 17, 9, 5
+// pixels after the strided stages). Eval logits of the max, min and mixed7
+// subnets at each; training-mode logits and gradient checksums (stored without
+// names, in named_parameters() order) for max@128, min@160 and mixed7@131.
+class OfaMbv3GoldenHiRes : public ::testing::TestWithParam<CaseId> {};
+
+TEST_P(OfaMbv3GoldenHiRes, LogitsAndGradients) {
+  const CaseId id = GetParam();
+  const auto& f = golden_file();
+  size_t at = std::string::npos;
+  for (size_t i = f.find("hires"); i != std::string::npos; i = f.find("hires", i + 1))
+    if (f.lines[i][1] == id.tag && f.lines[i][2] == std::to_string(id.res) && f.lines[i][3] == id.mode) at = i;
+  ASSERT_NE(at, std::string::npos) << "no golden hires case";
+  const int64_t batch = std::stoll(f.lines[at][4]);
+  const auto setting = parse_setting(f.lines[at + 1]);
+  GoldenCase gc = parse_case(f, at);
+
+  auto net = golden_net();
+  net->set_active_subnet(setting.ks, setting.e, setting.d);
+  if (id.tag == "mixed7") {  // the mixed case must exercise every kernel size and both transforms
+    std::set<int64_t> ks;
+    for (size_t st = 0; st < setting.d.size(); ++st)
+      for (int64_t j = 0; j < setting.d[st]; ++j) ks.insert(setting.ks[st * 4 + static_cast<size_t>(j)]);
+    EXPECT_EQ(ks, (std::set<int64_t>{3, 5, 7}));
+  }
+  net->train(id.mode == "train");
+  Tensor y = net->forward(golden_input(batch, id.res));
+  ASSERT_EQ(y.shape(), (Shape{batch, kClasses}));
+  EXPECT_TRUE(logits_close(y, gc.logits, 1e-4));
+  if (id.mode != "train") return;
+
+  sum(mul(y, golden_logit_weights(batch, kClasses))).backward();
+  const auto params = net->named_parameters();
+  ASSERT_TRUE(resolve_compact_grads(gc, params));
+  int64_t compared = 0;
+  EXPECT_TRUE(grads_close(params, gc, 1e-3, &compared));
+  EXPECT_GT(compared, 100);
+  EXPECT_FALSE(gc.no_grad.empty());  // inactive blocks (and, for max, the unused matrices) get none
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    HiRes, OfaMbv3GoldenHiRes,
+    ::testing::Values(CaseId{"max", 128, "eval"}, CaseId{"min", 128, "eval"}, CaseId{"mixed7", 128, "eval"},
+                      CaseId{"max", 160, "eval"}, CaseId{"min", 160, "eval"}, CaseId{"mixed7", 160, "eval"},
+                      CaseId{"max", 131, "eval"}, CaseId{"min", 131, "eval"}, CaseId{"mixed7", 131, "eval"},
+                      CaseId{"max", 128, "train"}, CaseId{"min", 160, "train"}, CaseId{"mixed7", 131, "train"}),
+    [](const auto& info) { return info.param.tag + "_" + std::to_string(info.param.res) + "_" + info.param.mode; });
 
 // ---- extraction
 GoldenSetting mixed7() {

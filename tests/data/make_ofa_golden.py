@@ -11,7 +11,8 @@ mirrored by the C++ test), rounded to float32.
 Forward and gradient cases run in float64 (on float32-rounded weights and
 inputs), so the golden values carry no float32 rounding of their own.
 
-Output: tests/data/ofa_golden.txt (text, one record per line).
+Output: tests/data/ofa_golden.txt (text, one record per line); the "hires"
+records at the end hold the cases at the issue's resolutions (128, 160, 131).
 Run: /usr/bin/python3 tests/data/make_ofa_golden.py
 """
 import json
@@ -724,6 +725,37 @@ def main():
         y = net(input_tensor(B, 32, torch.float64))
         lines.append("logits " + " ".join(fmt(v) for v in y.detach().reshape(-1).tolist()))
         lines.append("end")
+
+    # --- the issue's resolutions: 128, 160 and an odd one (131: 66, 33, 17, 9, 5
+    # pixels after the strided stages). Eval logits for max, min and mixed7 (all
+    # three kernel sizes among its active blocks) at each; training-mode logits
+    # and gradient checksums for three of them. To keep the file small the
+    # checksums carry no names: one "g" line per parameter in named_parameters()
+    # order, which "gradsums" pins with its count and the crc32 of the names.
+    hires = [(tag, res, "eval") for res in (128, 160, 131) for tag in ("max", "min", "mixed7")]
+    hires += [("max", 128, "train"), ("min", 160, "train"), ("mixed7", 131, "train")]
+    for tag, res, mode in hires:
+        net = new_net()
+        s = settings[tag]
+        net.set_active_subnet(s["ks"], s["e"], s["d"])
+        net.train(mode == "train")
+        y = net(input_tensor(B, res, torch.float64))
+        lines.append("hires %s %d %s %d" % (tag, res, mode, B))
+        lines.append(setting_line(s))
+        lines.append("logits " + " ".join(fmt(v) for v in y.detach().reshape(-1).tolist()))
+        if mode == "train":
+            (y * logit_weights(B, N_CLASSES, torch.float64)).sum().backward()
+            named = list(net.named_parameters())
+            names = "\n".join(k for k, _ in named)
+            lines.append("gradsums %d %d" % (len(named), zlib.crc32(names.encode())))
+            for _, p in named:
+                if p.grad is None:
+                    lines.append("g none")
+                else:
+                    g = p.grad.double()
+                    lines.append("g %s %s" % (fmt(float(g.sum())), fmt(float((g * g).sum()))))
+        lines.append("end")
+        print("hires", tag, res, mode)
 
     with open(OUT, "w") as f:
         f.write("\n".join(lines) + "\n")
