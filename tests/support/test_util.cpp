@@ -1,6 +1,10 @@
 #include "tests/support/test_util.h"
 
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 namespace ofa::test {
@@ -105,6 +109,24 @@ double eval_loss(const std::function<Tensor(const std::vector<Tensor>&)>& f, con
     return ::testing::AssertionFailure() << rep.skipped_at_kinks << " of " << total
                                          << " points skipped as kinks: the check would prove little";
   return ::testing::AssertionSuccess();
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ofa_test_XXXXXX").string();
+  OFA_CHECK(::mkdtemp(tmpl.data()) != nullptr, "mkdtemp failed for ", tmpl);
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::vector<std::string> TempDir::entries() const {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(path_)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -42,6 +42,22 @@ struct GradCheckReport {
                                       const std::vector<Tensor>& inputs, const GradCheckOptions& opt = {},
                                       GradCheckReport* report = nullptr);
 
+// A fresh directory per test (under the system's temporary folder), removed
+// with everything in it when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::vector<std::string> entries() const;  // names directly inside, sorted
+
+ private:
+  std::string path_;
+};
+
 // The message of the ofa::Error that f throws, or "<no error>".
 std::string error_of(const std::function<void()>& f);
 inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
