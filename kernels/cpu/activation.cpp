@@ -1,5 +1,9 @@
 #include "kernels/cpu/activation.h"
 
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
 namespace ofa::kernels::cpu {
 
 namespace {
@@ -9,10 +13,41 @@ void forward_loop(const T* x, T* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = act_forward_t<A>(x[i]);
 }
 
+// c ? a : b as a bit blend. A plain ternary does not vectorise here: GCC
+// sinks gy * d (and x / 3) into the branches and, under the default
+// -ftrapping-math, will not if-convert a conditional FP operation.
+template <class T>
+inline T blend(bool c, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U m = U(0) - U(c);
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof(T));
+  std::memcpy(&ub, &b, sizeof(T));
+  const U r = (ua & m) | (ub & ~m);
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
+}
+
+// Exactly the values of act_derivative_t (kinks included), written with blends.
+template <Act A, class T>
+inline T derivative_flat(T x) {
+  if constexpr (A == Act::Relu) {
+    return blend(x > T(0), T(1), T(0));
+  } else if constexpr (A == Act::Relu6) {
+    return blend((x > T(0)) & (x < T(6)), T(1), T(0));
+  } else if constexpr (A == Act::HSwish) {
+    const T mid = x / T(3) + T(0.5);
+    return blend(x <= T(-3), T(0), blend(x >= T(3), T(1), mid));
+  } else {
+    return blend((x > T(-3)) & (x < T(3)), T(1) / T(6), T(0));
+  }
+}
+
 template <Act A, class T>
 void backward_loop(const T* x, const T* gy, T* gx, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * act_derivative_t<A>(x[i]);
+  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * derivative_flat<A>(x[i]);
 }
 }  // namespace
 

@@ -145,3 +145,23 @@ TEST(Binary, Float32AndFloat64Agree) {
 }
 
 }  // namespace
+
+namespace {
+// The row-broadcast fast path with the broadcast operand first: operand order
+// must survive the swap (sub is not symmetric).
+TEST(Binary, BroadcastFirstOperandKeepsOrderChannelsLast) {
+  Tensor x = randn_t({3, 13, 7, 7}, 30).contiguous(MemoryFormat::ChannelsLast), s = randn_t({3, 13, 1, 1}, 31);
+  std::vector<double> xv = x.contiguous().to_vector<double>(), sv = s.to_vector<double>(), d(xv.size()), m(xv.size());
+  for (int64_t n = 0, i = 0; n < 3; ++n)
+    for (int64_t c = 0; c < 13; ++c)
+      for (int64_t p = 0; p < 49; ++p, ++i) {
+        d[i] = sv[n * 13 + c] - xv[i];
+        m[i] = sv[n * 13 + c] * xv[i];
+      }
+  EXPECT_TRUE(all_close(sub(s, x), d, 1e-12, 0));
+  EXPECT_TRUE(all_close(mul(s, x), m, 1e-12, 0));
+  std::vector<double> neg(d.size());
+  for (size_t i = 0; i < d.size(); ++i) neg[i] = -d[i];
+  EXPECT_TRUE(all_close(sub(x, s), neg, 1e-12, 0));
+}
+}  // namespace
