@@ -74,6 +74,11 @@ void set_threads(int64_t n) {
 
 int64_t default_threads() { return omp_get_max_threads(); }
 
+std::string default_python() {
+  const char* env = std::getenv("OFA_PYTHON");
+  return env && *env ? env : "/usr/bin/python3";
+}
+
 namespace {
 
 // A file under $TMPDIR (or /tmp), removed with the object.

@@ -52,6 +52,7 @@ std::string cpu_model();        // "model name" from /proc/cpuinfo, or "unknown 
 std::string openblas_build();   // version/config, core, threading model and its thread count
 void set_threads(int64_t n);    // OpenMP pool and OpenBLAS
 int64_t default_threads();      // what OpenMP would use ($OMP_NUM_THREADS or the cores)
+std::string default_python();   // the competitor's interpreter: $OFA_PYTHON, else /usr/bin/python3
 
 struct ProcessResult {
   bool started = false;  // false: the program could not be run (see error)

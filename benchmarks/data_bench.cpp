@@ -51,8 +51,7 @@ int64_t cores() {
 DataOptions parse_data(int argc, char** argv) {
   DataOptions o;
   o.workers = cores();
-  const char* env_py = std::getenv("OFA_PYTHON");
-  o.python = env_py && *env_py ? env_py : "/usr/bin/python3";
+  o.python = default_python();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {

@@ -349,8 +349,7 @@ Json timing_json(const Timing& t) {
 Options parse_ops(int argc, char** argv) {
   Options o;
   o.threads = default_threads();
-  const char* env_py = std::getenv("OFA_PYTHON");
-  o.python = env_py && *env_py ? env_py : "/usr/bin/python3";
+  o.python = default_python();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/common/conv_math.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/gemm.h"
 
 namespace ofa::kernels::cpu {
@@ -85,19 +86,6 @@ T* scratch(int64_t n) {
   return buf.data();
 }
 
-// 32-byte vectors (one AVX2 register) through GCC's vector extension.
-template <class T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32)));
-  static constexpr int64_t n = 8;
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32)));
-  static constexpr int64_t n = 4;
-};
 
 // Direct convolution pays where the GEMM is too thin (the stem: 3 input
 // channels, K_g = 27): one group, small K_g.

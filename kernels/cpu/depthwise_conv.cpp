@@ -8,26 +8,12 @@
 #include <vector>
 
 #include "kernels/common/conv_math.h"
+#include "kernels/cpu/simd.h"
 
 namespace ofa::kernels::cpu {
 
 namespace {
 
-// 32-byte vectors (one AVX2 register) through GCC's vector extension: the
-// same code serves float (8 lanes) and double (4 lanes), and degrades to
-// narrower registers when AVX is not enabled.
-template <class T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32)));
-  static constexpr int64_t n = 8;
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32)));
-  static constexpr int64_t n = 4;
-};
 
 template <class T>
 inline typename Vec<T>::type vload(const T* p) {
