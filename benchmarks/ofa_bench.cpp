@@ -9,6 +9,7 @@
 #include "benchmarks/bench_util.h"
 #include "benchmarks/data_bench.h"
 #include "benchmarks/ops_bench.h"
+#include "benchmarks/train_bench.h"
 
 namespace {
 
@@ -25,6 +26,8 @@ const Subcommand kSubcommands[] = {
      ofa::bench::ops_main, ofa::bench::ops_usage},
     {"data", "input pipeline: JPEG decode + training transforms on loader workers, PIL/torchvision in the same run",
      ofa::bench::data_main, ofa::bench::data_usage},
+    {"train", "training steps/s of one subnet (forward, backward, SGD), PyTorch training the same net in the same run",
+     ofa::bench::train_main, ofa::bench::train_usage},
 };
 
 void usage(FILE* out) {

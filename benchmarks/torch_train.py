@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""PyTorch competitor of `ofa_bench train`.
+
+Reads a request as JSON on stdin: {"net_config": the static subnet's config
+(the reference's MobileNetV3 form), "image_size", "batch_size", "steps",
+"warmup", "threads", "label_smoothing", "lr", "momentum", "weight_decay",
+"seed"}. Builds the network with the reference's layer semantics
+(tests/data/make_ofa_golden.py, the PyTorch model the golden tests use), and
+times training steps as the reference's train loop runs them: zero_grad,
+forward, label-smoothed cross-entropy, backward, SGD (Nesterov) step, on
+float32 NCHW tensors (the reference's layout). Prints one JSON object on
+stdout: {"torch": VERSION, "threads": N, "step_ms": [...], "loss": [...],
+"max_rss_mib": X}, or {"error": "..."} with exit status 3.
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+
+def fail(msg):
+    print(json.dumps({"error": msg}))
+    sys.exit(3)
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
+        sys.stderr.write(__doc__)
+        return 0
+    try:
+        req = json.load(sys.stdin)
+    except ValueError as e:
+        fail("torch_train.py: stdin is not the JSON request: %s" % e)
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception as e:
+        fail("torch is not importable by %s (%s: %s)" % (sys.executable, type(e).__name__, e))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "data"))
+    try:
+        import make_ofa_golden as ref
+    except Exception as e:
+        fail("cannot import tests/data/make_ofa_golden.py (%s: %s)" % (type(e).__name__, e))
+    torch.set_num_threads(int(req["threads"]))
+    torch.manual_seed(int(req.get("seed", 0)))
+    net = ref.MobileNetV3.build_from_config(req["net_config"])
+    net.train()
+    r, b = int(req["image_size"]), int(req["batch_size"])
+    n_classes = req["net_config"]["classifier"]["out_features"]
+    x = torch.randn(b, 3, r, r)
+    y = torch.randint(0, n_classes, (b,))
+    decay = [p for n, p in net.named_parameters() if "bn" not in n and "bias" not in n]
+    no_decay = [p for n, p in net.named_parameters() if "bn" in n or "bias" in n]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": req["weight_decay"]},
+                           {"params": no_decay, "weight_decay": 0}],
+                          lr=req["lr"], momentum=req["momentum"], nesterov=True)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y, label_smoothing=req["label_smoothing"])
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    for _ in range(int(req["warmup"])):
+        step()
+    times, losses = [], []
+    for _ in range(int(req["steps"])):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "step_ms": times,
+                      "loss": losses, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
