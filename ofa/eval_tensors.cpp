@@ -115,7 +115,18 @@ int64_t NetCheckpoint::n_classes() const {
   return supernet ? supernet->classifier->out_features : static_net->classifier->out_features;
 }
 
-NetCheckpoint net_checkpoint_from_file(const SafetensorsFile& file) {
+NetCheckpoint net_checkpoint_from_file(const SafetensorsFile& file_in) {
+  // A training checkpoint (ofa/run_manager.h) also holds the optimizer's
+  // state under "optimizer/...": the network is the rest.
+  SafetensorsFile net_only;
+  const bool training = file_in.metadata.count(kTrainStateKey) > 0;
+  if (training) {
+    net_only.path = file_in.path;
+    net_only.metadata = file_in.metadata;
+    for (const auto& kv : file_in.tensors)
+      if (kv.first.rfind(kOptimizerPrefix, 0) != 0) net_only.tensors.push_back(kv);
+  }
+  const SafetensorsFile& file = training ? net_only : file_in;
   NetCheckpoint ck;
   ck.path = file.path;
   ck.metadata = file.metadata;

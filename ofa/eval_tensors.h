@@ -27,6 +27,11 @@
 namespace ofa::nn {
 
 constexpr const char* kSupernetFormat = "OFAMobileNetV3";
+// Training checkpoints add this metadata key (the run's state, JSON) and the
+// optimizer's tensors under names starting with kOptimizerPrefix; loading
+// one as a network checkpoint skips them.
+constexpr const char* kTrainStateKey = "train_state";
+constexpr const char* kOptimizerPrefix = "optimizer/";
 constexpr const char* kStaticNetFormat = "MobileNetV3";
 
 SafetensorsMetadata supernet_metadata(const OFAMobileNetV3& net);

@@ -230,7 +230,9 @@ std::string one_of(const std::string& v, const std::vector<std::string>& choices
                  " (got ", quote(v), ")");
 }
 
-std::string check_task_name(const std::string& v, const RunConfig&) { return one_of(v, {"kernel", "depth", "expand"}); }
+std::string check_task_name(const std::string& v, const RunConfig&) {
+  return one_of(v, {"teacher", "kernel", "depth", "expand"});
+}
 std::string check_phase_number(int64_t v, const RunConfig&) {
   return v == 1 || v == 2 ? "" : str_cat("must be 1 or 2 (got ", v, ")");
 }
@@ -430,27 +432,35 @@ void validate_with(const RunConfig& cfg, const Origins& origins, const std::stri
   }
 }
 
-RunConfig from_node(const YAML::Node& root, const std::string& source, bool is_file,
-                    const std::vector<std::string>& overrides) {
+// Applies one mapping's keys; `skip` names keys handled by the caller.
+void apply_map(RunConfig& cfg, Origins& origins, const YAML::Node& root, const std::string& source, bool is_file,
+               const std::set<std::string>& skip) {
+  if (!root.IsDefined() || root.IsNull()) return;
+  if (!root.IsMap())
+    throw Error(str_cat(where_of(root, source, is_file),
+                        ": a run configuration must be a YAML mapping of key: value lines, got ", describe(root)));
+  std::map<std::string, std::string> seen;
+  for (const auto& kv : root) {
+    const std::string where = where_of(kv.first, source, is_file);
+    if (!kv.first.IsScalar()) throw Error(str_cat(where, ": keys must be plain names, got ", describe(kv.first)));
+    const std::string key = kv.first.Scalar();
+    auto dup = seen.find(key);
+    if (dup != seen.end()) throw Error(str_cat(where, ": key '", key, "' is given twice (first at ", dup->second, ")"));
+    seen[key] = where;
+    if (skip.count(key)) continue;
+    // A null value has no position of its own (yaml-cpp marks the next line): use its key's.
+    const YAML::Node& at = kv.second.IsNull() ? kv.first : kv.second;
+    set_from_node(cfg, origins, key, where, kv.second, where_of(at, source, is_file));
+  }
+}
+
+// layers: the mappings applied in order (the file, then a stage's keys).
+RunConfig from_layers(const std::vector<YAML::Node>& layers, const std::string& source, bool is_file,
+                      const std::vector<std::string>& overrides, const std::set<std::string>& skip,
+                      const std::function<void(RunConfig&)>& before_defaults = {}) {
   RunConfig cfg;
   Origins origins;
-  if (root.IsDefined() && !root.IsNull()) {
-    if (!root.IsMap())
-      throw Error(str_cat(where_of(root, source, is_file),
-                          ": a run configuration must be a YAML mapping of key: value lines, got ", describe(root)));
-    std::map<std::string, std::string> seen;
-    for (const auto& kv : root) {
-      const std::string where = where_of(kv.first, source, is_file);
-      if (!kv.first.IsScalar()) throw Error(str_cat(where, ": keys must be plain names, got ", describe(kv.first)));
-      const std::string key = kv.first.Scalar();
-      auto dup = seen.find(key);
-      if (dup != seen.end()) throw Error(str_cat(where, ": key '", key, "' is given twice (first at ", dup->second, ")"));
-      seen[key] = where;
-      // A null value has no position of its own (yaml-cpp marks the next line): use its key's.
-      const YAML::Node& at = kv.second.IsNull() ? kv.first : kv.second;
-      set_from_node(cfg, origins, key, where, kv.second, where_of(at, source, is_file));
-    }
-  }
+  for (const YAML::Node& root : layers) apply_map(cfg, origins, root, source, is_file, skip);
   for (const std::string& ov : overrides) {
     const std::string where = "--set " + ov;
     const size_t eq = ov.find('=');
@@ -472,9 +482,26 @@ RunConfig from_node(const YAML::Node& root, const std::string& source, bool is_f
       throw Error(str_cat(it != origins.end() ? it->second : source, ": key '", key, "': ", bad));
     }
   }
+  if (before_defaults) before_defaults(cfg);
   apply_task_defaults(cfg);
   validate_with(cfg, origins, source + " (default value)");
   return cfg;
+}
+
+YAML::Node parse_yaml(const std::string& yaml, const std::string& source_name) {
+  try {
+    return YAML::Load(yaml);
+  } catch (const YAML::Exception& ex) {
+    throw Error(str_cat(source_name, ":", ex.mark.line + 1, ":", ex.mark.column + 1, ": YAML syntax error: ", ex.msg));
+  }
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  OFA_CHECK(in, "cannot open run configuration '", path, "' (check the path; configs/ holds examples)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace
@@ -499,21 +526,67 @@ const std::vector<RunConfigKeyInfo>& run_config_keys() {
 
 RunConfig run_config_from_yaml_string(const std::string& yaml, const std::string& source_name,
                                       const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& ex) {
-    throw Error(str_cat(source_name, ":", ex.mark.line + 1, ":", ex.mark.column + 1, ": YAML syntax error: ", ex.msg));
-  }
-  return from_node(root, source_name, true, overrides);
+  const YAML::Node root = parse_yaml(yaml, source_name);
+  if (root.IsMap() && root["stages"].IsDefined())
+    throw Error(str_cat(where_of(root["stages"], source_name, true),
+                        ": key 'stages' makes this file a recipe of several runs; load it as a recipe (ofa_train "
+                        "--config), or pick one stage with --task/--phase"));
+  return from_layers({root}, source_name, true, overrides, {});
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  OFA_CHECK(in, "cannot open run configuration '", path, "' (check the path; configs/example.yaml is an example)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return run_config_from_yaml_string(text.str(), path, overrides);
+  return run_config_from_yaml_string(read_text_file(path), path, overrides);
+}
+
+std::string stage_id(const std::string& task, int64_t phase) {
+  if (task == "depth" || task == "expand") return str_cat(task, "_phase", phase);
+  return task;
+}
+
+RecipeConfig recipe_config_from_yaml_string(const std::string& yaml, const std::string& source_name,
+                                            const std::vector<std::string>& overrides) {
+  const YAML::Node root = parse_yaml(yaml, source_name);
+  RecipeConfig r;
+  const YAML::Node stages = root.IsMap() ? root["stages"] : YAML::Node();
+  r.has_stages = stages.IsDefined();
+  r.base = from_layers({root}, source_name, true, overrides, {"stages"});
+  if (!r.has_stages) {
+    r.stages.push_back({stage_id(r.base.task, r.base.phase), r.base});
+    return r;
+  }
+  const std::string at = where_of(stages, source_name, true);
+  if (!stages.IsSequence() || stages.size() == 0)
+    throw Error(str_cat(at, ": key 'stages' must be a list of mappings, each with a task (teacher | kernel | depth | "
+                            "expand), a phase for depth/expand, and the keys that differ in that stage; got ",
+                        describe(stages)));
+  // The stage folders go under the recipe's path; the task table's per-task
+  // paths do not apply.
+  const std::string root_path = r.base.explicit_keys.count("path") ? r.base.path : std::string("runs/ofa");
+  std::map<std::string, std::string> seen;
+  for (const YAML::Node& st : stages) {
+    const std::string where = where_of(st, source_name, true);
+    if (!st.IsMap()) throw Error(str_cat(where, ": a stage must be a mapping like {task: depth, phase: 1}, got ", describe(st)));
+    if (!st["task"].IsDefined())
+      throw Error(str_cat(where, ": the stage names no task (add task: teacher | kernel | depth | expand)"));
+    const bool own_path = st["path"].IsDefined();
+    std::string id;
+    RunConfig cfg = from_layers({root, st}, source_name, true, overrides, {"stages"}, [&](RunConfig& c) {
+      id = stage_id(c.task, c.phase);
+      if (!own_path) {
+        c.path = root_path + "/" + id;
+        c.explicit_keys.insert("path");
+      }
+    });
+    auto dup = seen.find(id);
+    if (dup != seen.end()) throw Error(str_cat(where, ": stage '", id, "' is listed twice (first at ", dup->second, ")"));
+    seen[id] = where;
+    r.stages.push_back({id, std::move(cfg)});
+  }
+  return r;
+}
+
+RecipeConfig load_recipe_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return recipe_config_from_yaml_string(read_text_file(path), path, overrides);
 }
 
 std::string run_config_to_yaml(const RunConfig& cfg) {
@@ -542,9 +615,13 @@ void apply_task_defaults(RunConfig& cfg) {
   // train_ofa_net.py's table; paths follow its exp/... names under runs/ofa.
   Row row;
   const std::string phase = str_cat("phase", cfg.phase);
-  OFA_CHECK(cfg.task == "kernel" || cfg.phase == 1 || cfg.phase == 2, "run configuration: key 'phase' must be 1 or 2 (got ",
+  OFA_CHECK(cfg.task == "kernel" || cfg.task == "teacher" || cfg.phase == 1 || cfg.phase == 2, "run configuration: key 'phase' must be 1 or 2 (got ",
             cfg.phase, ")");
-  if (cfg.task == "kernel") {
+  if (cfg.task == "teacher") {
+    // The full network K7-E6-D4 trained alone, as the OFA paper's: 180
+    // epochs, lr 2.6 for 32 GPUs x 64 images (2.6 / 32 per rank), 5 of warmup.
+    row = {180, 2.6 / 32, 5, -1, {7}, {6}, {4}, 1, "runs/ofa/teacher"};
+  } else if (cfg.task == "kernel") {
     row = {120, 3e-2, 5, -1, {3, 5, 7}, {6}, {4}, 1, "runs/ofa/normal2kernel"};
   } else if (cfg.task == "depth") {
     row = cfg.phase == 1 ? Row{25, 2.5e-3, 0, -1, {3, 5, 7}, {6}, {3, 4}, 2, ""}
@@ -555,7 +632,7 @@ void apply_task_defaults(RunConfig& cfg) {
                          : Row{120, 7.5e-3, 5, -1, {3, 5, 7}, {3, 4, 6}, {2, 3, 4}, 4, ""};
     row.path = "runs/ofa/kernel_depth2kernel_depth_width/" + phase;
   } else {
-    throw Error(str_cat("run configuration: key 'task': ", one_of(cfg.task, {"kernel", "depth", "expand"})));
+    throw Error(str_cat("run configuration: key 'task': ", one_of(cfg.task, {"teacher", "kernel", "depth", "expand"})));
   }
   const auto fill = [&cfg](const char* key, auto& member, const auto& value) {
     if (!cfg.explicit_keys.count(key)) member = value;

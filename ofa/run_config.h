@@ -24,7 +24,7 @@ namespace ofa {
 // for the configured task and phase.
 #define OFA_RUN_CONFIG_KEYS(X) \
   /* ---- the reference's (train_ofa_net.py) */ \
-  X(std::string, task, "depth", task_name, "progressive-shrinking task: kernel | depth | expand") \
+  X(std::string, task, "depth", task_name, "progressive-shrinking task: teacher (the full K7-E6-D4 net) | kernel | depth | expand") \
   X(int64_t, phase, 1, phase_number, "phase of the depth/expand task: 1 | 2 (ignored by kernel)") \
   X(int64_t, n_epochs, 25, positive_int, "training epochs after warmup (task default)") \
   X(double, base_lr, 2.5e-3, positive_real, "learning rate per rank; init_lr = base_lr * world size (task default)") \
@@ -75,7 +75,11 @@ namespace ofa {
   X(int64_t, bn_calib_images, 2000, positive_int, "training images for BN recalibration before each validation") \
   X(int64_t, bn_calib_batch_size, 100, positive_int, "batch size of BN recalibration") \
   X(int64_t, max_train_batches, 0, non_negative_int, "stop each epoch after N batches (smoke runs); 0 = all") \
-  X(int64_t, threads, 0, non_negative_int, "OpenMP threads for CPU kernels; 0 = the runtime's default")
+  X(int64_t, threads, 0, non_negative_int, "OpenMP threads for CPU kernels; 0 = the runtime's default") \
+  X(double, checkpoint_minutes, 0, non_negative_real, "also checkpoint every N minutes within an epoch; 0 = only at epoch ends") \
+  X(int64_t, keep_checkpoints, 3, positive_int, "checkpoints kept per stage (the newest), besides model_best") \
+  X(bool, validate_before_training, true, any, "validate on the test set before a stage that starts from init_path trains (as the reference)") \
+  X(int64_t, stop_after_steps, 0, non_negative_int, "checkpoint and stop after N optimizer steps of this invocation (time-boxed jobs, tests); 0 = never")
 
 struct RunConfig {
 #define OFA_RUN_CONFIG_MEMBER(type, name, def, check, doc) type name = def;
@@ -116,6 +120,29 @@ void validate_run_config(const RunConfig& cfg);
 // dynamic_batch_size and path for cfg.task / cfg.phase, each unless it is in
 // cfg.explicit_keys. Throws for an unknown task or phase.
 void apply_task_defaults(RunConfig& cfg);
+
+// ---- recipes: the whole progressive-shrinking run in one file
+// A recipe file is a run configuration with one more key, `stages`: a list
+// of mappings, each naming a task (teacher | kernel | depth | expand), its
+// phase, and any keys that differ in that stage. A stage's configuration is
+// the file's keys, then the stage's, then the --set overrides (so a --set
+// reaches every stage), then the task defaults for keys still unset. Its
+// `path` is the file's path joined with the stage's id unless the stage
+// names one. A file without `stages` is a recipe of one stage.
+struct StageConfig {
+  std::string id;  // teacher, kernel, depth_phase1, depth_phase2, expand_phase1, expand_phase2
+  RunConfig cfg;
+};
+struct RecipeConfig {
+  RunConfig base;  // the file's keys and the overrides, without any stage's
+  std::vector<StageConfig> stages;
+  bool has_stages = false;  // the file had a `stages` key
+};
+RecipeConfig load_recipe_config(const std::string& path, const std::vector<std::string>& overrides = {});
+RecipeConfig recipe_config_from_yaml_string(const std::string& yaml, const std::string& source_name,
+                                            const std::vector<std::string>& overrides = {});
+// "teacher", "kernel", "depth_phase1", ... for a task and phase.
+std::string stage_id(const std::string& task, int64_t phase);
 
 // "bn#bias" -> {"bn", "bias"}; "" or "None" -> {}.
 std::vector<std::string> no_decay_key_list(const RunConfig& cfg);

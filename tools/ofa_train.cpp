@@ -1,0 +1,171 @@
+// ofa_train: trains an OFA supernet with progressive shrinking: the whole
+// recipe of a configuration file (teacher, kernel, depth, expand stages) or
+// one stage of it. See `ofa_train --help`.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ofa/progressive_shrinking.h"
+#include "ofa/run_config.h"
+#include "ofa/run_manager.h"
+
+using namespace ofa;
+
+namespace {
+
+struct Options {
+  std::string config = "configs/fashion_mnist.yaml";
+  std::vector<std::string> overrides;
+  bool resume = false, print_config = false, list_keys = false;
+  std::string task, from, path;
+  int64_t phase = 0;
+  int progress = -1;  // -1: a bar when stdout is a terminal
+};
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: ofa_train [--config FILE] [--set KEY=VALUE]... [--resume] [--path DIR]\n"
+               "                 [--task teacher|kernel|depth|expand [--phase 1|2] [--from CHECKPOINT]]\n"
+               "                 [--print-config] [--keys] [--progress | --no-progress]\n"
+               "\n"
+               "Trains an Once-for-All MobileNetV3 supernet with progressive shrinking. FILE (default\n"
+               "configs/fashion_mnist.yaml) is a YAML run configuration with the reference's\n"
+               "train_ofa_net.py keys; its `stages` list is the recipe (teacher, kernel, depth phase 1\n"
+               "and 2, expand phase 1 and 2), each stage starting from the previous one's\n"
+               "final.safetensors and distilling from the teacher stage's. Every stage writes its run\n"
+               "folder PATH/STAGE (logs, metrics.jsonl, checkpoints, final.safetensors).\n"
+               "\n"
+               "  --config FILE      the run configuration (see configs/)\n"
+               "  --set KEY=VALUE    override a key in every stage (repeatable), e.g. --set n_worker=2\n"
+               "  --resume           continue: finished stages are skipped, a stopped one goes on from\n"
+               "                     its newest checkpoint (bit-identical to an uninterrupted run)\n"
+               "  --path DIR         the run's root folder (key 'path')\n"
+               "  --task T           run only the stage of task T (and --phase P for depth/expand)\n"
+               "  --from CHECKPOINT  with --task: the weights it starts from (key 'init_path')\n"
+               "  --print-config     print the effective configuration of every stage and exit\n"
+               "  --keys             list every configuration key with its default and meaning\n"
+               "  --progress         a live progress bar; --no-progress: plain lines every\n"
+               "                     print_frequency batches (the default when stdout is not a terminal)\n"
+               "\n"
+               "SIGINT / SIGTERM: the step in progress finishes, a checkpoint is written, and the\n"
+               "program exits with 128 + the signal number; --resume continues from there.\n"
+               "exit status: 0 finished (or stopped by stop_after_steps), 1 error, 2 bad command line,\n"
+               "3 the loss diverged (nothing saved over the last good checkpoint), 128+N stopped by signal N\n");
+}
+
+struct UsageError : Error {
+  using Error::Error;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value (see --help)");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      std::exit(0);
+    } else if (a == "--config") o.config = value();
+    else if (a == "--set") o.overrides.push_back(value());
+    else if (a == "--resume") o.resume = true;
+    else if (a == "--path") o.path = value();
+    else if (a == "--task") o.task = value();
+    else if (a == "--phase") {
+      const std::string v = value();
+      if (v != "1" && v != "2") throw UsageError("--phase must be 1 or 2, got '" + v + "'");
+      o.phase = std::stoll(v);
+    } else if (a == "--from") o.from = value();
+    else if (a == "--print-config") o.print_config = true;
+    else if (a == "--keys") o.list_keys = true;
+    else if (a == "--progress") o.progress = 1;
+    else if (a == "--no-progress") o.progress = 0;
+    else throw UsageError("unknown option '" + a + "' (see --help)");
+  }
+  if (!o.task.empty() && o.task != "teacher" && o.task != "kernel" && o.task != "depth" && o.task != "expand")
+    throw UsageError("--task must be teacher, kernel, depth or expand, got '" + o.task + "'");
+  if (o.task.empty() && (o.phase != 0 || !o.from.empty())) throw UsageError("--phase and --from need --task");
+  if ((o.task == "depth" || o.task == "expand") && o.phase == 0) o.phase = 1;
+  return o;
+}
+
+// The recipe to run: the file's, or its one stage that --task names.
+RecipeConfig select(const Options& o) {
+  std::vector<std::string> ov = o.overrides;
+  if (!o.path.empty()) ov.push_back("path=" + o.path);
+  RecipeConfig r = load_recipe_config(o.config, ov);
+  if (o.task.empty()) return r;
+  const std::string id = stage_id(o.task, o.phase == 0 ? 1 : o.phase);
+  RecipeConfig one = r;
+  one.stages.clear();
+  for (size_t k = 0; k < r.stages.size(); ++k) {
+    if (r.stages[k].id != id) continue;
+    StageConfig s = r.stages[k];
+    s.cfg = chained_stage_config(r, k);  // the previous stage's result and the teacher, as in the recipe
+    if (!o.from.empty()) s.cfg.init_path = o.from;
+    one.stages.push_back(s);
+  }
+  if (one.stages.empty()) {
+    // Not a stage of the file: the file's keys with this task (the task table fills the rest).
+    std::vector<std::string> ov2 = ov;
+    ov2.push_back("task=" + o.task);
+    ov2.push_back("phase=" + std::to_string(o.phase == 0 ? 1 : o.phase));
+    if (!o.from.empty()) ov2.push_back("init_path=" + o.from);
+    RecipeConfig base = load_recipe_config(o.config, ov2);
+    one.stages.push_back({id, base.base});
+    if (base.has_stages && !base.base.explicit_keys.count("path")) one.stages.back().cfg.path = "runs/ofa/" + id;
+    else if (base.has_stages) one.stages.back().cfg.path = base.base.path + "/" + id;
+  }
+  return one;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ofa_train: error: %s\n", e.what());
+    return 2;
+  }
+  try {
+    if (o.list_keys) {
+      for (const RunConfigKeyInfo& k : run_config_keys())
+        std::printf("%-32s %-16s default %-24s %s\n", k.name.c_str(), k.type.c_str(), k.default_yaml.c_str(),
+                    k.doc.c_str());
+      return 0;
+    }
+    const RecipeConfig recipe = select(o);
+    if (o.print_config) {
+      for (size_t k = 0; k < recipe.stages.size(); ++k)
+        std::printf("# ---- stage %zu: %s\n%s\n", k + 1, recipe.stages[k].id.c_str(),
+                    run_config_to_yaml(chained_stage_config(recipe, k)).c_str());
+      return 0;
+    }
+    install_stop_signal_handlers();
+    RecipeOptions ro;
+    ro.resume = o.resume;
+    ro.progress_bar = o.progress == 1 || (o.progress == -1 && isatty(1));
+    std::printf("ofa_train: %s, %zu stage%s:", o.config.c_str(), recipe.stages.size(),
+                recipe.stages.size() == 1 ? "" : "s");
+    for (const StageConfig& s : recipe.stages) std::printf(" %s", s.id.c_str());
+    std::printf("%s\n", o.resume ? " (resuming)" : "");
+    std::fflush(stdout);
+    const RecipeOutcome r = run_recipe(recipe, ro);
+    if (r == RecipeOutcome::Stopped && stop_signal() != 0) return 128 + stop_signal();
+    return 0;
+  } catch (const TrainingDiverged& e) {
+    std::fprintf(stderr, "ofa_train: error: %s\n", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ofa_train: error: %s\n", e.what());
+    return 1;
+  }
+}
