@@ -8,11 +8,15 @@
 #include <iostream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "ofa/bn_calibration.h"
+#include "ofa/eval_data.h"
+#include "ofa/eval_report.h"
 #include "ofa/run_config.h"
 
 namespace ofa::nn {
@@ -325,7 +329,39 @@ std::string eval_usage() {
          "    'grad.<name>', 'param.<name>' and 'buffer.<name>' after one SGD step (RUN.yaml: the\n"
          "    reference's train_ofa_net.py keys; lr = base_lr). --calib-tensors first recomputes the BN\n"
          "    running statistics from CALIB's 'images' (set_running_statistics). --info prints the subnet\n"
-         "    JSON, parameters and MACs (at R, else the subnet's r, else 224).\n";
+         "    JSON, parameters and MACs (at R, else the subnet's r, else 224).\n"
+         "\n"
+         "data mode: evaluate many subnets of a supernet checkpoint on a data set\n"
+         "  ofa_eval --checkpoint CK.safetensors --data fashion_mnist|imagenet [--data-path DIR]\n"
+         "           (--grid | --subnets LIST.json | --random N [--seed S])\n"
+         "           [--image-sizes 28,32] [--split test|valid] [--calib-images K] [--calib-batch-size B]\n"
+         "           [--batch-size B] [--workers N] [--config RUN.yaml] [--set key=value ...]\n"
+         "           [--csv OUT.csv] [--json OUT.json] [--plot OUT.svg|OUT.png]\n"
+         "\n"
+         "  CK: a supernet checkpoint (also a training checkpoint of ofa_train). Each subnet is made\n"
+         "  active, its BN statistics are recomputed on K training images (default 2000, training\n"
+         "  transforms at the subnet's resolution, batches of --calib-batch-size, default 100), then it\n"
+         "  is evaluated with the evaluation transforms on the test set (--split test, default) or the\n"
+         "  held-out part of the training set (--split valid: valid_size of the configuration).\n"
+         "  --grid: min and max of the checkpoint's ks_list, expand_ratio_list and depth_list, uniform\n"
+         "    over blocks, at each resolution (the reference's validation grid, names R160-D2-E3-K3).\n"
+         "  --subnets LIST.json: a JSON list of the reference's subnets [{\"ks\": [...], \"e\": [...],\n"
+         "    \"d\": [...], \"r\": [R]}, ...] or one such object; \"r\" is optional (then every\n"
+         "    resolution) and an optional \"name\" names the row (default \"subnet I\").\n"
+         "  --random N: subnet I (0 <= I < N) is sample_active_subnet with Python's random seeded S + I\n"
+         "    (S: --seed, default 0), named \"seed S+I\" (--sample-seed S+I gives the same subnet).\n"
+         "  --image-sizes: the resolutions (default: valid_image_size of the configuration, else the\n"
+         "    reference's 160,224, or 224 with a single image_size).\n"
+         "  Settings: the run configuration's defaults, then --config RUN.yaml (a run's run.yaml or a\n"
+         "    configs/ file), then --set key=value, then the flags: --data (dataset), --data-path\n"
+         "    (data_path), --calib-images (bn_calib_images), --calib-batch-size (bn_calib_batch_size),\n"
+         "    --batch-size (base_batch_size: evaluation batches are 4 x B, as the reference's test\n"
+         "    batches), --workers (n_worker). With --split test, valid_size is not used. --set threads=N\n"
+         "    sets the OpenMP threads of the CPU kernels.\n"
+         "  Output: a table on stdout (subnet, resolution, MMACs, Mparams, top-1, top-5, loss, and * for\n"
+         "    the Pareto front of top-1 against MACs), progress on stderr; --csv and --json write every\n"
+         "    result; --plot draws top-1 against MACs with the Pareto front: .svg with title, axis\n"
+         "    labels, ticks, legend and a tooltip per dot; .png the same picture without any text.\n";
 }
 
 EvalOptions parse_eval_args(const std::vector<std::string>& args) {
@@ -334,8 +370,7 @@ EvalOptions parse_eval_args(const std::vector<std::string>& args) {
     OFA_CHECK(i + 1 < args.size(), "ofa_eval: option ", args[i], " needs a value");
     return args[++i];
   };
-  auto integer = [&](size_t& i, const char* what) {
-    const std::string& v = value(i);
+  auto to_int = [](const std::string& v, const std::string& what) {
     char* end = nullptr;
     errno = 0;
     const long long x = std::strtoll(v.c_str(), &end, 10);
@@ -343,8 +378,22 @@ EvalOptions parse_eval_args(const std::vector<std::string>& args) {
               "'");
     return static_cast<int64_t>(x);
   };
+  auto integer = [&](size_t& i, const char* what) { return to_int(value(i), what); };
+  auto positive = [&](size_t& i, const char* what, int64_t min = 1) {
+    const int64_t x = integer(i, what);
+    OFA_CHECK(x >= min, "ofa_eval: ", what, " must be ", min == 0 ? "0 or more" : "positive", ", got ", x);
+    return x;
+  };
+  // Which data-mode options were given, for the error when --data is missing.
+  std::vector<std::string> data_opts;
+  bool calib_bs_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    const bool data_opt = a == "--data-path" || a == "--grid" || a == "--subnets" || a == "--random" ||
+                          a == "--seed" || a == "--image-sizes" || a == "--split" || a == "--calib-images" ||
+                          a == "--batch-size" || a == "--workers" || a == "--set" || a == "--csv" ||
+                          a == "--json" || a == "--plot";
+    if (data_opt) data_opts.push_back(a);
     if (a == "--checkpoint") o.checkpoint = value(i);
     else if (a == "--subnet") o.subnet = value(i);
     else if (a == "--sample-seed") o.sample_seed = integer(i, "--sample-seed");
@@ -352,19 +401,71 @@ EvalOptions parse_eval_args(const std::vector<std::string>& args) {
     else if (a == "--dump") o.dump = value(i);
     else if (a == "--device") o.device = value(i);
     else if (a == "--calib-tensors") o.calib_tensors = value(i);
-    else if (a == "--calib-batch-size") o.calib_batch_size = integer(i, "--calib-batch-size");
+    else if (a == "--calib-batch-size") {
+      o.calib_batch_size = integer(i, "--calib-batch-size");
+      calib_bs_given = true;
+    }
     else if (a == "--train-step") o.train_step = true;
     else if (a == "--config") o.config = value(i);
     else if (a == "--export-subnet") o.export_subnet = value(i);
     else if (a == "--info") o.info = true;
     else if (a == "--image-size") o.image_size = integer(i, "--image-size");
+    else if (a == "--data") o.data = value(i);
+    else if (a == "--data-path") o.data_path = value(i);
+    else if (a == "--grid") o.grid = true;
+    else if (a == "--subnets") o.subnet_list = value(i);
+    else if (a == "--random") o.random_n = positive(i, "--random");
+    else if (a == "--seed") o.seed = positive(i, "--seed", 0);
+    else if (a == "--image-sizes") {
+      const std::string v = value(i);
+      std::stringstream ss(v);
+      std::string part;
+      while (std::getline(ss, part, ',')) {
+        const int64_t r = to_int(part, "each of --image-sizes");
+        OFA_CHECK(r >= 1, "ofa_eval: --image-sizes must list positive resolutions, got '", v, "'");
+        o.image_sizes.push_back(r);
+      }
+      OFA_CHECK(!o.image_sizes.empty(), "ofa_eval: --image-sizes needs resolutions, like --image-sizes 28,32");
+    } else if (a == "--split") o.split = value(i);
+    else if (a == "--calib-images") o.calib_images = positive(i, "--calib-images");
+    else if (a == "--batch-size") o.batch_size = positive(i, "--batch-size");
+    else if (a == "--workers") o.workers = positive(i, "--workers", 0);
+    else if (a == "--set") o.sets.push_back(value(i));
+    else if (a == "--csv") o.csv = value(i);
+    else if (a == "--json") o.json_out = value(i);
+    else if (a == "--plot") o.plot = value(i);
     else if (a == "--help" || a == "-h") o.help = true;
     else OFA_CHECK(false, "ofa_eval: unknown argument '", a, "'\n", eval_usage());
   }
   if (o.help) return o;
   OFA_CHECK(!o.checkpoint.empty(), "ofa_eval: --checkpoint CK.safetensors is required\n", eval_usage());
-  const int modes = (!o.tensors.empty() || !o.dump.empty()) + !o.export_subnet.empty() + o.info;
-  OFA_CHECK(modes == 1, "ofa_eval: give exactly one of --tensors/--dump, --export-subnet, --info\n", eval_usage());
+  OFA_CHECK(o.data_mode() || data_opts.empty(), "ofa_eval: ", data_opts.empty() ? "" : data_opts.front(),
+            " applies to the data mode: add --data fashion_mnist|imagenet");
+  const int modes = (!o.tensors.empty() || !o.dump.empty()) + !o.export_subnet.empty() + o.info + o.data_mode();
+  OFA_CHECK(modes == 1, "ofa_eval: give exactly one of --tensors/--dump, --export-subnet, --info, --data\n",
+            eval_usage());
+  if (o.data_mode()) {
+    OFA_CHECK(o.data == "fashion_mnist" || o.data == "imagenet", "ofa_eval: --data must be fashion_mnist or imagenet, got '",
+              o.data, "'");
+    const int sel = o.grid + !o.subnet_list.empty() + o.random_n.has_value();
+    OFA_CHECK(sel == 1, "ofa_eval: --data needs exactly one of --grid, --subnets LIST.json, --random N",
+              sel > 1 ? " (they exclude each other)" : "");
+    OFA_CHECK(!o.seed || o.random_n, "ofa_eval: --seed applies to --random N");
+    OFA_CHECK(o.subnet.empty() && !o.sample_seed,
+              "ofa_eval: --subnet / --sample-seed pick one subnet for the tensor modes; with --data use --subnets "
+              "LIST.json (one object or a list) or --random N --seed S");
+    OFA_CHECK(o.split.empty() || o.split == "test" || o.split == "valid", "ofa_eval: --split must be test or valid, got '",
+              o.split, "'");
+    OFA_CHECK(o.calib_tensors.empty() && !o.train_step && o.image_size == 0,
+              "ofa_eval: --calib-tensors, --train-step and --image-size do not apply to --data (use --calib-images K "
+              "and --image-sizes R1,R2)");
+    OFA_CHECK(!calib_bs_given || o.calib_batch_size >= 1, "ofa_eval: --calib-batch-size must be positive, got ",
+              o.calib_batch_size);
+    if (!o.plot.empty()) ofa::check_plot_path(o.plot);
+    OFA_CHECK(o.device == "cpu" || o.device == "cuda" || o.device.rfind("cuda:", 0) == 0,
+              "ofa_eval: --device must be cpu or cuda, got '", o.device, "'");
+    return o;
+  }
   OFA_CHECK(o.subnet.empty() || !o.sample_seed, "ofa_eval: --subnet and --sample-seed exclude each other");
   if (!o.tensors.empty() || !o.dump.empty())
     OFA_CHECK(!o.tensors.empty() && !o.dump.empty(), "ofa_eval: --tensors and --dump go together");
@@ -419,6 +520,10 @@ void run_ofa_eval(const EvalOptions& o, std::ostream& out) {
   }
   OFA_CHECK(o.device == "cpu", "ofa_eval: --device ", o.device,
             ": the CUDA backend is not implemented for ofa_eval yet (this build runs on the CPU only); use --device cpu");
+  if (o.data_mode()) {
+    run_eval_data(o, out, std::cerr, ::isatty(2) == 1);
+    return;
+  }
   NetCheckpoint ck = load_net_checkpoint(o.checkpoint);
   const int64_t subnet_r = select_subnet(ck, o);
 

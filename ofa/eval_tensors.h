@@ -1,4 +1,5 @@
-// The library behind tools/ofa_eval (tensor mode, issue 4): network
+// The library behind tools/ofa_eval (tensor mode, issue 4; the data mode is
+// ofa/eval_data.h, dispatched from run_ofa_eval): network
 // checkpoints that say what they hold, subnet JSON, evaluation, BN
 // recalibration, one training step, subnet export and net info.
 //
@@ -106,6 +107,14 @@ struct EvalOptions {
   int64_t calib_batch_size = 0;
   int64_t image_size = 0;
   bool train_step = false, info = false, help = false;
+  // Data mode (ofa/eval_data.h): --data DATASET and one of --grid,
+  // --subnets LIST.json, --random N; the rest are optional.
+  std::string data, data_path, subnet_list, split, csv, json_out, plot;
+  bool grid = false;
+  std::optional<int64_t> random_n, seed, calib_images, batch_size, workers;
+  std::vector<int64_t> image_sizes;
+  std::vector<std::string> sets;  // --set key=value, in order
+  bool data_mode() const { return !data.empty(); }
 };
 std::string eval_usage();
 // Throws ofa::Error naming the problem (unknown option, missing value,
