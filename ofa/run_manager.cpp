@@ -417,6 +417,15 @@ void RunManager::resume_from(const std::string& path) {
   } catch (const Error& e) {
     throw Error(str_cat("cannot resume from '", path, "': ", e.what()));
   }
+  {
+    std::set<std::string> with_grad;
+    for (const auto& n : st.at("params_with_grad")) with_grad.insert(n.get<std::string>());
+    for (auto& [name, p] : net_->named_parameters()) {
+      if (!with_grad.count(name)) continue;
+      Tensor g = zeros_like(p);
+      p.set_grad(g);
+    }
+  }
   // Random streams, loader position, meters.
   GeneratorState gs;
   gs.seed = st.at("dropout_rng").at(0).get<uint64_t>();
@@ -454,6 +463,13 @@ std::string RunManager::train_state_json() const {
   st["top1_meter"] = acc_meters_.top1.totals();
   st["top5_meter"] = acc_meters_.top5.totals();
   st["loader"] = loader_ ? loader_->position().to_string() : std::string();
+  // Parameters holding a (zeroed) gradient: the optimizer updates them even in
+  // a step that gives them no gradient (weight decay, momentum), as PyTorch's
+  // zero_grad keeps them; a resume must recreate them to stay bit-identical.
+  json with_grad = json::array();
+  for (const auto& [name, p] : net_->named_parameters())
+    if (p.grad().defined()) with_grad.push_back(name);
+  st["params_with_grad"] = with_grad;
   st["config"] = run_config_to_yaml(cfg_);
   st["time"] = iso_time();
   return st.dump();

@@ -176,7 +176,7 @@ TEST(RunConfig, ApplyTaskDefaultsRespectsExplicitKeys) {
   EXPECT_EQ(c.base_lr, 7.5e-3);
   EXPECT_EQ(c.expand_list, (std::vector<int64_t>{3, 4, 6}));
   c.task = "width";
-  EXPECT_TRUE(has(error_of([&] { apply_task_defaults(c); }), "kernel, depth, expand"));
+  EXPECT_TRUE(has(error_of([&] { apply_task_defaults(c); }), "teacher, kernel, depth, expand"));
 }
 
 // ---------------------------------------------------------------- parsing
@@ -383,7 +383,7 @@ INSTANTIATE_TEST_SUITE_P(
         ValueCase{"bn_momentum_0", "bn_momentum: 0", "bn_momentum", "in (0, 1]"},
         ValueCase{"resize_scale_big", "resize_scale: 1.5", "resize_scale", "in (0, 1]"},
         ValueCase{"bn_eps_0", "bn_eps: 0", "bn_eps", "> 0"},
-        ValueCase{"task_width", "task: width", "task", "one of kernel, depth, expand"},
+        ValueCase{"task_width", "task: width", "task", "one of teacher, kernel, depth, expand"},
         ValueCase{"phase_3", "phase: 3", "phase", "must be 1 or 2 (got 3)"},
         ValueCase{"valid_size_fraction", "valid_size: 10.5", "valid_size", "whole number"},
         ValueCase{"valid_size_negative", "valid_size: -1", "valid_size", ">= 0"},
