@@ -198,7 +198,7 @@ Batch DataLoader::build(const EpochCtx& ctx, int64_t b, int64_t worker) const {
       PyRandom rng(sample_seed(opt_.seed, ctx.epoch, sampler_.options().rank, p));
       train_transform(img, R, opt_.train, rng, d, /*channels_last=*/true);
     } else {
-      eval_transform(img, R, d, /*channels_last=*/true);
+      eval_transform(img, R, d, /*channels_last=*/true, opt_.eval_crop_ratio);
     }
     labels.push_back(ds_->label(used));
     out.indices.push_back(used);

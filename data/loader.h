@@ -82,6 +82,7 @@ struct LoaderOptions {
   bool continuous = true;
   TrainOptions train;  // resize_scale, colour jitter
   int64_t eval_size = 224;  // Eval resolution
+  double eval_crop_ratio = 0.875;  // Eval: resize the short side to ceil(eval_size / ratio), centre-crop eval_size
   uint64_t seed = 0;        // augmentation streams
   int64_t n_worker = 4;     // 0: batches are built in the consumer's thread, on demand
   int64_t prefetch = 0;     // batches ready or in progress ahead of the consumer; 0: 2 * n_worker

@@ -401,17 +401,18 @@ void to_tensor_normalize(const Image& img, float* dst, bool channels_last) {
     }
 }
 
-int64_t eval_resize_size(int64_t R) {
+int64_t eval_resize_size(int64_t R, double crop_ratio) {
   OFA_CHECK(R > 0, "eval_resize_size: resolution must be positive, got ", R);
-  return static_cast<int64_t>(std::ceil(static_cast<double>(R) / 0.875));
+  OFA_CHECK(crop_ratio > 0 && crop_ratio <= 1, "eval_resize_size: crop ratio must be in (0, 1], got ", crop_ratio);
+  return static_cast<int64_t>(std::ceil(static_cast<double>(R) / crop_ratio));
 }
 
-Image eval_image(const Image& img, int64_t R) {
-  return center_crop(resize_short_side(img, eval_resize_size(R)), R);
+Image eval_image(const Image& img, int64_t R, double crop_ratio) {
+  return center_crop(resize_short_side(img, eval_resize_size(R, crop_ratio)), R);
 }
 
-void eval_transform(const Image& img, int64_t R, float* dst, bool channels_last) {
-  to_tensor_normalize(eval_image(img, R), dst, channels_last);
+void eval_transform(const Image& img, int64_t R, float* dst, bool channels_last, double crop_ratio) {
+  to_tensor_normalize(eval_image(img, R, crop_ratio), dst, channels_last);
 }
 
 Image train_image(const Image& img, int64_t R, const TrainOptions& opt, PyRandom& rng) {

@@ -75,10 +75,11 @@ constexpr float kImagenetStd[3] = {0.229f, 0.224f, 0.225f};
 void to_tensor_normalize(const Image& img, float* dst, bool channels_last);
 
 // The evaluation transform at resolution R: the resized short side is
-// int(ceil(R / 0.875)). Writes 3*R*R floats.
-int64_t eval_resize_size(int64_t R);
-Image eval_image(const Image& img, int64_t R);  // the uint8 image before ToTensor
-void eval_transform(const Image& img, int64_t R, float* dst, bool channels_last);
+// int(ceil(R / crop_ratio)) (the reference's 0.875), then the centre R x R.
+// Writes 3*R*R floats.
+int64_t eval_resize_size(int64_t R, double crop_ratio = 0.875);
+Image eval_image(const Image& img, int64_t R, double crop_ratio = 0.875);  // the uint8 image before ToTensor
+void eval_transform(const Image& img, int64_t R, float* dst, bool channels_last, double crop_ratio = 0.875);
 
 // The training transform at resolution R. Draw order: crop box, flip
 // (random() < 0.5), colour-jitter parameters.

@@ -72,6 +72,7 @@ namespace ofa {
   X(std::string, data_path, "", any, "data set root; empty = the dataset's default location") \
   X(std::string, device, "cpu", device_name, "where to train: cpu | cuda | cuda:N") \
   X(std::vector<int64_t>, valid_image_size, (std::vector<int64_t>{}), positive_ints, "validation resolutions; empty = reference ({160,224}, or {224} with one image_size)") \
+  X(double, eval_crop_ratio, 0.875, open_closed_unit, "evaluation: resize the short side to ceil(R / ratio), then centre-crop R (reference 0.875; 1 = the whole image)") \
   X(int64_t, bn_calib_images, 2000, positive_int, "training images for BN recalibration before each validation") \
   X(int64_t, bn_calib_batch_size, 100, positive_int, "batch size of BN recalibration") \
   X(int64_t, max_train_batches, 0, non_negative_int, "stop each epoch after N batches (smoke runs); 0 = all") \
@@ -79,6 +80,8 @@ namespace ofa {
   X(double, checkpoint_minutes, 0, non_negative_real, "also checkpoint every N minutes within an epoch; 0 = only at epoch ends") \
   X(int64_t, keep_checkpoints, 3, positive_int, "checkpoints kept per stage (the newest), besides model_best") \
   X(bool, validate_before_training, true, any, "validate on the test set before a stage that starts from init_path trains (as the reference)") \
+  X(double, allreduce_bucket_mb, 25, positive_real, "distributed runs: gradients are averaged over the ranks in buckets of at most this many MB") \
+  X(double, comm_timeout_s, 300, positive_real, "distributed runs: a collective that waits longer than this (a rank died or hangs) ends every rank") \
   X(int64_t, stop_after_steps, 0, non_negative_int, "checkpoint and stop after N optimizer steps of this invocation (time-boxed jobs, tests); 0 = never")
 
 struct RunConfig {

@@ -92,6 +92,7 @@ std::unique_ptr<data::DataLoader> make_eval_loader(const RunData& d, const RunCo
   o.mode = data::LoaderMode::Eval;
   o.batch_size = test_batch_size(cfg);
   o.eval_size = resolution;
+  o.eval_crop_ratio = cfg.eval_crop_ratio;
   if (split == EvalSplit::Valid && d.has_valid)
     return std::make_unique<data::DataLoader>(d.train, data::DistributedSampler(d.valid_indexes, so), o);
   return std::make_unique<data::DataLoader>(d.test, data::DistributedSampler(d.test->size(), so), o);

@@ -410,3 +410,20 @@ TEST(RunManager, TwoFreshRunsAreBitIdentical) {
   EXPECT_EQ(train_losses(a), train_losses(b));
 }
 }  // namespace
+namespace {
+TEST(Recipe, TheShippedConfigurationsLoad) {
+  const std::string dir = std::string(OFA_TEST_DATA_DIR) + "/../../configs/";
+  for (const char* name : {"fashion_mnist.yaml", "smoke.yaml", "imagenet_ofa_mbv3.yaml"}) {
+    RecipeConfig r = load_recipe_config(dir + name);
+    ASSERT_EQ(r.stages.size(), 6u) << name;
+    const char* ids[] = {"teacher", "kernel", "depth_phase1", "depth_phase2", "expand_phase1", "expand_phase2"};
+    for (size_t k = 0; k < 6; ++k) EXPECT_EQ(r.stages[k].id, ids[k]) << name;
+    EXPECT_EQ(r.stages.back().cfg.expand_list, (std::vector<int64_t>{3, 4, 6})) << name;
+    EXPECT_EQ(chained_stage_config(r, 5).init_path, r.stages[4].cfg.path + "/final.safetensors") << name;
+  }
+  RecipeConfig im = load_recipe_config(dir + "imagenet_ofa_mbv3.yaml");
+  EXPECT_EQ(im.stages[3].cfg.n_epochs, 120);  // the reference's table, untouched
+  EXPECT_EQ(im.stages[3].cfg.base_lr, 7.5e-3);
+  EXPECT_EQ(im.stages[0].cfg.n_epochs, 180);
+}
+}  // namespace

@@ -157,6 +157,25 @@ TEST(Transforms, EvalTransformFloatsWithin1e6) {
   }
 }
 
+TEST(Transforms, EvalCropRatioIsTheCentreFractionKept) {
+  EXPECT_EQ(data::eval_resize_size(224), 256);        // the reference's 0.875
+  EXPECT_EQ(data::eval_resize_size(32), 37);          // ceil(36.57)
+  EXPECT_EQ(data::eval_resize_size(32, 1.0), 32);     // the whole image
+  EXPECT_EQ(data::eval_resize_size(28, 0.5), 56);
+  // Ratio 1 at the image's own size is the identity; the default crops.
+  Image src;
+  src.h = 28;
+  src.w = 28;
+  src.rgb.resize(28 * 28 * 3);
+  for (size_t i = 0; i < src.rgb.size(); ++i) src.rgb[i] = static_cast<uint8_t>(i * 37 % 251);
+  EXPECT_EQ(data::eval_image(src, 28, 1.0).rgb, src.rgb);
+  EXPECT_NE(data::eval_image(src, 28).rgb, src.rgb);
+  // Ratio 1 at another size is a plain resize of the whole image.
+  EXPECT_EQ(data::eval_image(src, 32, 1.0).rgb, data::resize_bilinear(src, 32, 32).rgb);
+  EXPECT_TRUE(test::has(test::error_of([] { data::eval_resize_size(32, 0.0); }), "crop ratio"));
+  EXPECT_TRUE(test::has(test::error_of([] { data::eval_resize_size(32, 1.5); }), "crop ratio"));
+}
+
 TEST(Transforms, ResizeShortSideSizes) {
   const auto& lines = golden().at("resize_short");
   ASSERT_EQ(lines.size(), 24u);
