@@ -152,6 +152,29 @@ void BnCalibrator::apply() const {
   }
 }
 
+std::vector<double> BnCalibrator::flat_totals() const {
+  std::vector<double> out;
+  for (const auto& s : stats_) {
+    out.push_back(s.count);
+    out.insert(out.end(), s.mean_sum.begin(), s.mean_sum.end());
+    out.insert(out.end(), s.var_sum.begin(), s.var_sum.end());
+  }
+  return out;
+}
+
+void BnCalibrator::set_flat_totals(const std::vector<double>& totals) {
+  size_t k = 0;
+  for (auto& s : stats_) {
+    OFA_CHECK(k + 1 + 2 * s.mean_sum.size() <= totals.size(), "BnCalibrator::set_flat_totals: ", totals.size(),
+              " values do not match the layout of flat_totals()");
+    s.count = totals[k++];
+    for (double& v : s.mean_sum) v = totals[k++];
+    for (double& v : s.var_sum) v = totals[k++];
+  }
+  OFA_CHECK(k == totals.size(), "BnCalibrator::set_flat_totals: ", totals.size(),
+            " values do not match the layout of flat_totals() (", k, ")");
+}
+
 void set_running_statistics(OFAMobileNetV3& net, const Tensor& images, int64_t batch_size) {
   run_all(net, images, batch_size);
 }

@@ -24,6 +24,11 @@ class BnCalibrator {
   // every BN that saw at least one batch.
   void apply() const;
   int64_t batches() const { return batches_; }
+  // Every statistic's sums and counts in first-use order, flattened (per BN:
+  // count, then mean sums, then variance sums): what ranks sum before apply()
+  // so that every rank gets the statistics of all ranks' images.
+  std::vector<double> flat_totals() const;
+  void set_flat_totals(const std::vector<double>& totals);  // the same layout
 
   // One BN in calibration mode (public for the forward walk in the .cpp).
   Tensor bn_forward(BatchNorm2d& bn, const Tensor& x);

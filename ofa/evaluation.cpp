@@ -10,7 +10,8 @@
 
 namespace ofa {
 
-void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const EvalProgress& progress) {
+void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const EvalProgress& progress,
+                    const AllreduceSum& allreduce) {
   NoGradGuard ng;
   net.eval();  // dropout off; the calibrator makes every BN use its batch statistics
   nn::BnCalibrator cal;
@@ -24,10 +25,16 @@ void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const Eval
   }
   OFA_CHECK(cal.batches() > 0, "BN recalibration: the calibration loader over ", calib.dataset().root(),
             " delivered no batch");
+  if (allreduce) {
+    std::vector<double> t = cal.flat_totals();
+    allreduce(t);
+    cal.set_flat_totals(t);
+  }
   cal.apply();
 }
 
-EvalMetrics evaluate(nn::OFAMobileNetV3& net, data::DataLoader& loader, const EvalProgress& progress) {
+EvalMetrics evaluate(nn::OFAMobileNetV3& net, data::DataLoader& loader, const EvalProgress& progress,
+                     const AllreduceSum& allreduce) {
   NoGradGuard ng;
   net.eval();
   AverageMeter loss;
@@ -41,6 +48,13 @@ EvalMetrics evaluate(nn::OFAMobileNetV3& net, data::DataLoader& loader, const Ev
     loss.update(cross_entropy(logits, b.labels).item(), b.size());
     acc.update(logits, b.labels);
     if (progress) progress(++done, n);
+  }
+  if (allreduce) {
+    std::vector<double> t = {loss.sum(), loss.count(), acc.top1.sum(), acc.top5.sum()};
+    allreduce(t);
+    loss.set_totals({t[0], t[1]});
+    acc.top1.set_totals({t[2], t[1]});
+    acc.top5.set_totals({t[3], t[1]});
   }
   EvalMetrics m;
   m.loss = loss.avg();
@@ -76,7 +90,8 @@ std::vector<GridEntry> validation_grid(const std::vector<int64_t>& ks_list, cons
 
 std::vector<SubnetResult> evaluate_subnets(nn::OFAMobileNetV3& net, const std::vector<GridEntry>& entries,
                                            const RunData& data, const RunConfig& cfg, EvalSplit split,
-                                           const std::function<void(const std::string&)>& status) {
+                                           const std::function<void(const std::string&)>& status,
+                                           int64_t world_size, int64_t rank, const AllreduceSum& allreduce) {
   std::vector<SubnetResult> out;
   for (const GridEntry& g : entries) {
     net.set_active_subnet(g.setting);
@@ -85,15 +100,21 @@ std::vector<SubnetResult> evaluate_subnets(nn::OFAMobileNetV3& net, const std::v
     r.setting = net.active_setting();
     r.resolution = g.resolution;
     r.info = net.active_net_info(g.resolution);
-    auto calib = make_bn_calib_loader(data, cfg, g.resolution);
-    recalibrate_bn(net, *calib, [&](int64_t i, int64_t n) {
-      if (status) status(str_cat(g.name, ": BN statistics ", i, "/", n));
-    });
+    auto calib = make_bn_calib_loader(data, cfg, g.resolution, world_size, rank);
+    recalibrate_bn(
+        net, *calib,
+        [&](int64_t i, int64_t n) {
+          if (status) status(str_cat(g.name, ": BN statistics ", i, "/", n));
+        },
+        allreduce);
     calib.reset();
-    auto loader = make_eval_loader(data, cfg, split, g.resolution);
-    r.metrics = evaluate(net, *loader, [&](int64_t i, int64_t n) {
-      if (status) status(str_cat(g.name, ": evaluating ", i, "/", n));
-    });
+    auto loader = make_eval_loader(data, cfg, split, g.resolution, world_size, rank);
+    r.metrics = evaluate(
+        net, *loader,
+        [&](int64_t i, int64_t n) {
+          if (status) status(str_cat(g.name, ": evaluating ", i, "/", n));
+        },
+        allreduce);
     out.push_back(std::move(r));
   }
   return out;

@@ -23,13 +23,21 @@ struct EvalMetrics {
 // Called after every batch of a pass with (batches done, batches in the pass).
 using EvalProgress = std::function<void(int64_t, int64_t)>;
 
+// Sums a vector element-wise over all ranks, in place (distributed runs);
+// empty: a single process.
+using AllreduceSum = std::function<void(std::vector<double>&)>;
+
 // set_running_statistics over every batch `calib` delivers for its current
 // epoch (the loader is started at epoch 0 first) through the active subnet.
-void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const EvalProgress& progress = {});
+// With `allreduce`, the statistics are those of all ranks' images together.
+void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const EvalProgress& progress = {},
+                    const AllreduceSum& allreduce = {});
 
 // The reference's run_manager.validate: evaluation mode, no gradients,
-// cross-entropy, top-1 and top-5 over every batch of `loader`.
-EvalMetrics evaluate(nn::OFAMobileNetV3& net, data::DataLoader& loader, const EvalProgress& progress = {});
+// cross-entropy, top-1 and top-5 over every batch of `loader` (with
+// `allreduce`: over every rank's share, as its DistributedMetric).
+EvalMetrics evaluate(nn::OFAMobileNetV3& net, data::DataLoader& loader, const EvalProgress& progress = {},
+                     const AllreduceSum& allreduce = {});
 
 // One row of a validation grid or an evaluation table.
 struct SubnetResult {
@@ -56,8 +64,12 @@ std::vector<GridEntry> validation_grid(const std::vector<int64_t>& ks_list, cons
 // For each entry: set it active, recalibrate BN on cfg.bn_calib_images
 // training images at its resolution, evaluate on `split`. The supernet's
 // active subnet is left at the last entry.
+// world_size / rank: this rank's share of the calibration and evaluation
+// images; allreduce combines the ranks' statistics and metrics.
 std::vector<SubnetResult> evaluate_subnets(nn::OFAMobileNetV3& net, const std::vector<GridEntry>& entries,
                                            const RunData& data, const RunConfig& cfg, EvalSplit split,
-                                           const std::function<void(const std::string&)>& status = {});
+                                           const std::function<void(const std::string&)>& status = {},
+                                           int64_t world_size = 1, int64_t rank = 0,
+                                           const AllreduceSum& allreduce = {});
 
 }  // namespace ofa

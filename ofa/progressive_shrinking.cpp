@@ -66,10 +66,11 @@ RecipeOutcome run_recipe(const RecipeConfig& recipe, const RecipeOptions& opt) {
     ro.out = &out;
     ro.progress_bar = opt.progress_bar;
     ro.stage_id = st.id;
-    RunManager rm(cfg, data, ro);
-    const bool has_checkpoints = !list_checkpoints(rm.checkpoint_dir()).empty() || !cfg.resume_path.empty();
-    rm.start(opt.resume && has_checkpoints);
-    if (rm.train() == StageOutcome::Stopped) return RecipeOutcome::Stopped;
+    std::unique_ptr<RunManager> rm =
+        opt.make_manager ? opt.make_manager(cfg, data, ro) : std::make_unique<RunManager>(cfg, data, ro);
+    const bool has_checkpoints = !list_checkpoints(rm->checkpoint_dir()).empty() || !cfg.resume_path.empty();
+    rm->start(opt.resume && has_checkpoints);
+    if (rm->train() == StageOutcome::Stopped) return RecipeOutcome::Stopped;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out << "recipe finished: " << recipe.stages.size() << " stage" << (recipe.stages.size() == 1 ? "" : "s")

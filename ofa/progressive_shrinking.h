@@ -8,7 +8,9 @@
 // from its newest one, so a killed recipe goes on at the stage and step
 // where it stopped.
 #pragma once
+#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 #include "ofa/run_config.h"
@@ -16,10 +18,16 @@
 
 namespace ofa {
 
+// Makes the RunManager of a stage: a DistributedRunManager under a launcher
+// (distributed/), a RunManager otherwise.
+using RunManagerFactory = std::function<std::unique_ptr<RunManager>(const RunConfig&, std::shared_ptr<const RunData>,
+                                                                    const RunOptions&)>;
+
 struct RecipeOptions {
   bool resume = false;
   std::ostream* out = nullptr;  // nullptr: std::cout
   bool progress_bar = false;
+  RunManagerFactory make_manager;  // empty: a plain RunManager
 };
 
 enum class RecipeOutcome { Finished, Stopped };

@@ -44,7 +44,7 @@ void install_stop_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = ofa_stop_handler;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a blocking wait returns, the loop sees the flag
+  sa.sa_flags = SA_RESTART;  // interrupted writes continue; the loop polls the flag between steps
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
@@ -161,7 +161,8 @@ const std::set<std::string>& resumable_keys() {
   static const std::set<std::string> keys = {"n_worker",       "print_frequency",  "threads",
                                              "checkpoint_minutes", "keep_checkpoints", "stop_after_steps",
                                              "resume_path",    "data_path",        "init_path",
-                                             "teacher_path",   "path"};
+                                             "teacher_path",   "path",
+                                             "allreduce_bucket_mb", "comm_timeout_s"};
   return keys;
 }
 
@@ -280,9 +281,16 @@ void RunManager::load_teacher() {
   teacher_->train();
 }
 
+void RunManager::reduce_meter(AverageMeter& m) {
+  if (world_size() == 1) return;
+  std::vector<double> t = m.totals();
+  allreduce_sum(t);
+  m.set_totals(t);
+}
+
 void RunManager::log_line(const std::string& file, const std::string& line, bool print) {
-  if (print) console(opt_) << line << "\n" << std::flush;
   if (!is_root()) return;
+  if (print) console(opt_) << (opt_.progress_bar ? "\r\033[K" : "") << line << "\n" << std::flush;
   std::ofstream f(cfg_.path + "/logs/" + file, std::ios::app);
   f << line << "\n";
 }
@@ -351,6 +359,7 @@ void RunManager::start(bool resume) {
     OFA_CHECK(list_checkpoints(checkpoint_dir()).empty() && !exists(final_path()), "stage ", stage_, ": the folder '",
               cfg_.path, "' already holds a run (checkpoints or final.safetensors); continue it with --resume, or "
               "choose another path (key 'path')");
+    barrier();  // no rank writes before every rank has checked that the folder is free
     write_run_files();
     if (!cfg_.init_path.empty()) {
       nn::NetCheckpoint ck = nn::load_net_checkpoint(cfg_.init_path);
@@ -434,7 +443,18 @@ void RunManager::resume_from(const std::string& path) {
   loss_meter_.set_totals(st.at("loss_meter").get<std::vector<double>>());
   acc_meters_.top1.set_totals(st.at("top1_meter").get<std::vector<double>>());
   acc_meters_.top5.set_totals(st.at("top5_meter").get<std::vector<double>>());
-  if (state_.batch > 0) loader_->restore(data::LoaderPosition::parse(st.at("loader").get<std::string>()));
+  if (state_.batch > 0) {
+    // Rank 0 wrote the position; every rank continues its own shard at it.
+    data::LoaderPosition pos = data::LoaderPosition::parse(st.at("loader").get<std::string>());
+    pos.rank = rank();
+    loader_->restore(pos);
+  }
+  if (st.contains("world_size") && st.at("world_size").get<int64_t>() != world_size() && is_root())
+    log_line("train_console.txt",
+             str_cat("note: '", path, "' was written by a run of ", st.at("world_size").get<int64_t>(),
+                     " rank(s) and this run has ", world_size(),
+                     ": the learning rate (base_lr * world size) and the data shards change with it"),
+             true);
   broadcast_state();
   log_line("train_console.txt",
            str_cat("stage ", stage_, ": resumed from ", path, " at epoch ", state_.epoch + 1, ", batch ", state_.batch,
@@ -463,6 +483,7 @@ std::string RunManager::train_state_json() const {
   st["top1_meter"] = acc_meters_.top1.totals();
   st["top5_meter"] = acc_meters_.top5.totals();
   st["loader"] = loader_ ? loader_->position().to_string() : std::string();
+  st["world_size"] = world_size();
   // Parameters holding a (zeroed) gradient: the optimizer updates them even in
   // a step that gives them no gradient (weight decay, momentum), as PyTorch's
   // zero_grad keeps them; a resume must recreate them to stay bit-identical.
@@ -500,11 +521,16 @@ void RunManager::save_checkpoint() {
 std::vector<SubnetResult> RunManager::validate(EvalSplit split, int64_t epoch, const char* tag) {
   const nn::SubnetSetting keep = net_->active_setting();
   std::vector<GridEntry> grid = validation_grid(cfg_.ks_list, cfg_.expand_list, cfg_.depth_list, validation_image_sizes(cfg_));
-  const bool bar = opt_.progress_bar;
+  const bool bar = opt_.progress_bar && is_root();
   const double t0 = now_s();
-  auto results = evaluate_subnets(*net_, grid, *data_, cfg_, split, [&](const std::string& s) {
-    if (bar) console(opt_) << "\r\033[K[" << stage_ << "] validating " << s << std::flush;
-  });
+  AllreduceSum reduce;
+  if (world_size() > 1) reduce = [this](std::vector<double>& v) { allreduce_sum(v); };
+  auto results = evaluate_subnets(
+      *net_, grid, *data_, cfg_, split,
+      [&](const std::string& s) {
+        if (bar) console(opt_) << "\r\033[K[" << stage_ << "] validating " << s << std::flush;
+      },
+      world_size(), rank(), reduce);
   if (bar) console(opt_) << "\r\033[K" << std::flush;
   net_->set_active_subnet(keep);
   double loss = 0, top1 = 0, top5 = 0;
@@ -545,7 +571,7 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
   data::Batch b;
   double data_wait = 0, window_t0 = now_s(), window_images = 0, window_wait = 0;
   int64_t window_steps = 0;
-  double last_bar = 0;
+  double last_bar = 0, bar_t0 = now_s(), bar_images = 0, bar_ips = 0;
   while (state_.batch < limit) {
     const double w0 = now_s();
     if (!loader_->next(b)) break;
@@ -563,6 +589,9 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
     }
     net_->zero_grad();
     double loss_sum = 0;
+    // Under a launcher the step's accuracies are summed over the ranks (below).
+    AccuracyMeters step_acc;
+    AccuracyMeters& acc = world_size() > 1 ? step_acc : acc_meters_;
     for (int64_t j = 0; j < cfg_.dynamic_batch_size; ++j) {
       PyRandom rng(static_cast<uint64_t>(epoch * n_batch + i) * 1000000ULL + static_cast<uint64_t>(j) * 1000ULL);
       const nn::SubnetSetting s = net_->sample_active_subnet(rng);
@@ -576,17 +605,30 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
                                        "; nothing was saved over the last good checkpoint. Lower base_lr, or "
                                        "resume from the last checkpoint with other settings"));
       loss_sum += lv;
-      acc_meters_.update(out, b.labels);
+      acc.update(out, b.labels);
       loss.backward();
     }
     sync_gradients();
     optimizer_->step();
-    const double step_loss = loss_sum / static_cast<double>(cfg_.dynamic_batch_size);
-    loss_meter_.update(step_loss, b.size());
+    double step_loss = loss_sum / static_cast<double>(cfg_.dynamic_batch_size);
+    int64_t step_images = b.size();
+    if (world_size() > 1) {
+      // The reference's DistributedMetric: every update is the mean over all
+      // ranks' images, so every rank holds (and checkpoints) the same meters.
+      std::vector<double> v = {step_loss * static_cast<double>(b.size()), static_cast<double>(b.size()),
+                               step_acc.top1.sum(), step_acc.top1.count(), step_acc.top5.sum(), step_acc.top5.count()};
+      allreduce_sum(v);
+      step_loss = v[0] / v[1];
+      step_images = static_cast<int64_t>(std::llround(v[1]));
+      acc_meters_.top1.merge(v[2], v[3]);
+      acc_meters_.top5.merge(v[4], v[5]);
+    }
+    loss_meter_.update(step_loss, step_images);
     ++state_.batch;
     ++state_.step;
     ++steps_this_run_;
-    window_images += static_cast<double>(b.size());
+    window_images += static_cast<double>(step_images);
+    bar_images += static_cast<double>(step_images);
     ++window_steps;
     state_.elapsed_s = elapsed_at_start_ + (now_s() - run_start_time_);
 
@@ -618,20 +660,26 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
       window_wait = 0;
       window_steps = 0;
     }
-    if (opt_.progress_bar && (t - last_bar > 0.2 || last)) {
+    if (opt_.progress_bar && is_root() && (t - last_bar > 0.2 || last)) {
       const double done_frac = static_cast<double>(epoch * limit + state_.batch) / static_cast<double>(total_steps);
       const double eta = state_.elapsed_s * (1.0 - done_frac) / std::max(done_frac, 1e-9);
+      if (t - bar_t0 > 1.0) {  // images/s over the last second or more
+        bar_ips = bar_images / (t - bar_t0);
+        bar_t0 = t;
+        bar_images = 0;
+      }
       const int width = 24;
       const int filled = static_cast<int>(width * state_.batch / std::max<int64_t>(limit, 1));
       console(opt_) << "\r\033[K[" << stage_ << "] " << epoch + 1 << "/" << total_epochs << " |"
                     << std::string(static_cast<size_t>(filled), '#') << std::string(static_cast<size_t>(width - filled), '.')
                     << "| " << state_.batch << "/" << limit << " loss " << fmt("%.4f", loss_meter_.avg()) << " top-1 "
-                    << fmt("%.2f", acc_meters_.top1.avg()) << " lr " << fmt("%.5f", lr) << " ETA "
+                    << fmt("%.2f", acc_meters_.top1.avg()) << " lr " << fmt("%.5f", lr) << " "
+                    << fmt("%.0f", bar_ips) << " img/s ETA "
                     << fmt("%.0f", eta) << "s" << std::flush;
       last_bar = t;
     }
     // Stop requests and time-based checkpoints, between steps.
-    const bool by_signal = stop_signal() != 0;
+    const bool by_signal = any_rank(stop_signal() != 0);
     const bool by_count = cfg_.stop_after_steps > 0 && steps_this_run_ >= cfg_.stop_after_steps;
     if ((by_signal || by_count) && !last) {
       stop = true;
@@ -672,11 +720,10 @@ StageOutcome RunManager::train() {
                        " at epoch ", state_.epoch + 1, ", batch ", state_.batch, " (step ", state_.step,
                        "); checkpoint saved; continue with --resume"),
                true);
+      barrier();
       return StageOutcome::Stopped;
     }
-    reduce_meter(loss_meter_);
-    reduce_meter(acc_meters_.top1);
-    reduce_meter(acc_meters_.top5);
+    // The meters already hold every rank's images (reduced at every step).
     const int64_t epoch = state_.epoch;
     const bool validate_now = (epoch + 1) % cfg_.validation_frequency == 0 || epoch + 1 == total_epochs;
     bool is_best = false;
@@ -719,6 +766,7 @@ StageOutcome RunManager::train() {
                str_cat("[", stage_, "] stopped at the end of epoch ", state_.epoch, " (step ", state_.step,
                        "); checkpoint saved; continue with --resume"),
                true);
+      barrier();
       return StageOutcome::Stopped;
     }
   }
@@ -733,6 +781,7 @@ StageOutcome RunManager::train() {
                    {"elapsed_s", state_.elapsed_s}, {"time", iso_time()}})
                  .dump());
   }
+  barrier();  // the next stage (every rank) reads final.safetensors
   return StageOutcome::Finished;
 }
 

@@ -113,9 +113,20 @@ class RunManager {
   bool is_root() const { return rank() == 0; }
 
  protected:
-  virtual void sync_gradients() {}            // sum/average gradients over ranks before the step
-  virtual void reduce_meter(AverageMeter&) {}  // metrics over ranks
-  virtual void broadcast_state() {}           // rank 0's weights to every rank at start
+  // Average the gradients over ranks, once per optimizer step (after the
+  // dynamic_batch_size subnets' backward passes).
+  virtual void sync_gradients() {}
+  // Element-wise sum over ranks, in place (metrics, BN statistics).
+  virtual void allreduce_sum(std::vector<double>&) {}
+  // True on every rank when `local` is true on any (stop requests).
+  virtual bool any_rank(bool local) { return local; }
+  // Rank 0's parameters and buffers to every rank (start and resume).
+  virtual void broadcast_state() {}
+  // Every rank waits for the others (before rank 0 writes a fresh run's files,
+  // after it wrote a stage's final or stop checkpoint that the others read next).
+  virtual void barrier() {}
+  // An AverageMeter over all ranks (its sum and count summed).
+  void reduce_meter(AverageMeter& m);
 
  private:
   struct Impl;
