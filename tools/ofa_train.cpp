@@ -1,17 +1,41 @@
 // ofa_train: trains an OFA supernet with progressive shrinking: the whole
 // recipe of a configuration file (teacher, kernel, depth, expand stages) or
 // one stage of it. See `ofa_train --help`.
+//
+// The same binary runs alone or as the ranks of a data-parallel job started
+// by an MPI launcher (mpirun -np N ofa_train ..., srun ofa_train ...): under
+// a launcher it initialises MPI, builds the communicator (MPI for CPU
+// training; NCCL over MPI for CUDA devices when built with both) and trains
+// each stage with a DistributedRunManager. Rank 0 alone prints the normal
+// output and writes the run folder; an error is printed by the rank that met
+// it, prefixed "rank R: ", and ends every rank (MPI_Abort with the exit
+// status below).
+//
+// Test hook: when OFA_TEST_PID_DIR is set, each rank writes its process id
+// to $OFA_TEST_PID_DIR/rankR.pid after start-up (the fault tests kill or
+// stop one rank by it).
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <streambuf>
 #include <string>
 #include <vector>
 
+#include "distributed/communicator.h"
+#include "distributed/distributed_run_manager.h"
 #include "ofa/progressive_shrinking.h"
 #include "ofa/run_config.h"
 #include "ofa/run_manager.h"
+#ifdef OFA_WITH_MPI
+#include "distributed/mpi_communicator.h"
+#endif
+#if defined(OFA_WITH_MPI) && defined(OFA_WITH_CUDA)
+#include "distributed/nccl_communicator.h"
+#endif
 
 using namespace ofa;
 
@@ -53,8 +77,16 @@ void usage(FILE* out) {
                "\n"
                "SIGINT / SIGTERM: the step in progress finishes, a checkpoint is written, and the\n"
                "program exits with 128 + the signal number; --resume continues from there.\n"
+               "\n"
+               "Distributed: `mpirun -np N ofa_train ...` (or srun) trains data-parallel on N ranks: each\n"
+               "its shard of every epoch, the same subnets, gradients averaged (keys allreduce_bucket_mb,\n"
+               "comm_timeout_s), lr = base_lr * N; rank 0 prints and writes the run folder. A signal to\n"
+               "any rank stops every rank after the same step (send it to the ranks, as srun/scancel do:\n"
+               "mpirun itself kills its ranks on SIGTERM). A rank that dies or hangs ends the job within\n"
+               "comm_timeout_s; run the same command with --resume to continue.\n"
                "exit status: 0 finished (or stopped by stop_after_steps), 1 error, 2 bad command line,\n"
-               "3 the loss diverged (nothing saved over the last good checkpoint), 128+N stopped by signal N\n");
+               "3 the loss diverged (nothing saved over the last good checkpoint), 128+N stopped by signal N,\n"
+               "124 a collective did not complete within comm_timeout_s (distributed runs)\n");
 }
 
 struct UsageError : Error {
@@ -125,47 +157,127 @@ RecipeConfig select(const Options& o) {
   return one;
 }
 
+// Drops everything: the console of ranks other than 0.
+class NullBuffer : public std::streambuf {
+ protected:
+  int overflow(int c) override { return c; }
+};
+
+void write_test_pid_file(int64_t rank) {
+  const char* dir = std::getenv("OFA_TEST_PID_DIR");
+  if (!dir || !*dir) return;
+  const std::string path = std::string(dir) + "/rank" + std::to_string(rank) + ".pid";
+  {
+    std::ofstream f(path + ".tmp");
+    f << ::getpid() << "\n";
+  }
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // ---- the launcher's ranks
+  int64_t world = 1, rank = 0;
+#ifdef OFA_WITH_MPI
+  std::unique_ptr<dist::MpiSession> mpi;
+  if (dist::launched_by_mpi()) {
+    mpi = std::make_unique<dist::MpiSession>(&argc, &argv);
+    world = mpi->world_size();
+    rank = mpi->rank();
+  }
+#else
+  if (dist::launched_by_mpi() && dist::launcher_world_size() > 1) {
+    std::fprintf(stderr,
+                 "rank %lld: ofa_train: error: started by an MPI launcher as %lld ranks, but this ofa_train was built "
+                 "without MPI (CMake found no MPI: install libopenmpi-dev openmpi-bin, e.g. scripts/install_deps.sh, "
+                 "and rebuild), so it cannot train on several ranks; run it without mpirun/srun for one process\n",
+                 static_cast<long long>(dist::launcher_rank()), static_cast<long long>(dist::launcher_world_size()));
+    return 1;
+  }
+#endif
+  const bool root = rank == 0;
+  const std::string who = world > 1 ? "rank " + std::to_string(rank) + ": ofa_train" : "ofa_train";
+  std::shared_ptr<dist::Communicator> comm;
+  // Ends this process with `code`: a failing rank ends every rank (the others
+  // may wait in a collective); otherwise MPI is finalised after a barrier.
+  auto finish = [&](int code, bool failed) -> int {
+#ifdef OFA_WITH_MPI
+    if (mpi && world > 1 && failed) dist::MpiSession::abort(code);
+    if (comm && !failed) comm->barrier();  // every rank done (rank 0's files written)
+    comm.reset();
+    mpi.reset();
+#endif
+    (void)failed;
+    return code;
+  };
+  auto error = [&](int code, const char* what) -> int {
+    std::fprintf(stderr, "%s: error: %s\n", who.c_str(), what);
+    std::fflush(stderr);
+    return finish(code, true);
+  };
+
   Options o;
   try {
     o = parse(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ofa_train: error: %s\n", e.what());
-    return 2;
+    // The same command line on every rank: every rank says it, none waits.
+    std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
+    return finish(2, false);
   }
   try {
     if (o.list_keys) {
-      for (const RunConfigKeyInfo& k : run_config_keys())
-        std::printf("%-32s %-16s default %-24s %s\n", k.name.c_str(), k.type.c_str(), k.default_yaml.c_str(),
-                    k.doc.c_str());
-      return 0;
+      if (root)
+        for (const RunConfigKeyInfo& k : run_config_keys())
+          std::printf("%-32s %-16s default %-24s %s\n", k.name.c_str(), k.type.c_str(), k.default_yaml.c_str(),
+                      k.doc.c_str());
+      return finish(0, false);
     }
     const RecipeConfig recipe = select(o);
     if (o.print_config) {
-      for (size_t k = 0; k < recipe.stages.size(); ++k)
-        std::printf("# ---- stage %zu: %s\n%s\n", k + 1, recipe.stages[k].id.c_str(),
-                    run_config_to_yaml(chained_stage_config(recipe, k)).c_str());
-      return 0;
+      if (root)
+        for (size_t k = 0; k < recipe.stages.size(); ++k)
+          std::printf("# ---- stage %zu: %s\n%s\n", k + 1, recipe.stages[k].id.c_str(),
+                      run_config_to_yaml(chained_stage_config(recipe, k)).c_str());
+      return finish(0, false);
     }
     install_stop_signal_handlers();
+    write_test_pid_file(rank);
     RecipeOptions ro;
     ro.resume = o.resume;
-    ro.progress_bar = o.progress == 1 || (o.progress == -1 && isatty(1));
-    std::printf("ofa_train: %s, %zu stage%s:", o.config.c_str(), recipe.stages.size(),
-                recipe.stages.size() == 1 ? "" : "s");
-    for (const StageConfig& s : recipe.stages) std::printf(" %s", s.id.c_str());
-    std::printf("%s\n", o.resume ? " (resuming)" : "");
-    std::fflush(stdout);
+    ro.progress_bar = root && (o.progress == 1 || (o.progress == -1 && isatty(1)));
+    NullBuffer null_buffer;
+    std::ostream null_out(&null_buffer);
+    if (!root) ro.out = &null_out;
+#ifdef OFA_WITH_MPI
+    if (mpi && world > 1) {
+      bool cuda = false;
+      for (const StageConfig& s : recipe.stages) cuda = cuda || s.cfg.device.rfind("cuda", 0) == 0;
+      dist::CommOptions co;
+      co.timeout_s = recipe.stages.empty() ? 300.0 : recipe.stages[0].cfg.comm_timeout_s;
+      auto boot = std::make_shared<dist::MpiCommunicator>(MPI_COMM_WORLD, co);
+#ifdef OFA_WITH_CUDA
+      if (cuda) comm = std::make_shared<dist::NcclCommunicator>(boot, co);
+#endif
+      if (!comm) comm = boot;
+      ro.make_manager = distributed_manager_factory(comm);
+    }
+#endif
+    if (root) {
+      std::printf("ofa_train: %s, %zu stage%s:", o.config.c_str(), recipe.stages.size(),
+                  recipe.stages.size() == 1 ? "" : "s");
+      for (const StageConfig& s : recipe.stages) std::printf(" %s", s.id.c_str());
+      std::printf("%s", o.resume ? " (resuming)" : "");
+      if (comm) std::printf(" on %lld ranks (%s)", static_cast<long long>(world), comm->backend());
+      std::printf("\n");
+      std::fflush(stdout);
+    }
     const RecipeOutcome r = run_recipe(recipe, ro);
-    if (r == RecipeOutcome::Stopped && stop_signal() != 0) return 128 + stop_signal();
-    return 0;
+    if (r == RecipeOutcome::Stopped && stop_signal() != 0) return finish(128 + stop_signal(), false);
+    return finish(0, false);
   } catch (const TrainingDiverged& e) {
-    std::fprintf(stderr, "ofa_train: error: %s\n", e.what());
-    return 3;
+    return error(3, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ofa_train: error: %s\n", e.what());
-    return 1;
+    return error(1, e.what());
   }
 }

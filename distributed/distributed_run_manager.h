@@ -1,0 +1,76 @@
+// DistributedRunManager: the RunManager of one rank of a data-parallel run.
+//
+// What the RunManager does by itself with world_size() / rank(): each rank
+// trains on its shard of the data (DistributedSampler), init_lr = base_lr *
+// world size, every rank draws the same subnets and resolution at every step
+// (seeds from the step), only rank 0 writes logs and checkpoints, every rank
+// resumes from the same checkpoint, the step's loss and accuracy meters and
+// the validation metrics and BN-recalibration statistics are summed over the
+// ranks (allreduce_sum), and a stop request on any rank stops every rank
+// after the same step (any_rank).
+//
+// What this class adds (the hooks):
+//   broadcast_state  rank 0's parameters and buffers to every rank, at a fresh
+//                    start and after a resume;
+//   sync_gradients   once per optimizer step, after the dynamic_batch_size
+//                    backward passes: every gradient averaged over the ranks
+//                    in buckets of allreduce_bucket_mb (GradientSync). On the
+//                    CPU the buckets are reduced after backward (packing
+//                    bucket k+1 while bucket k is in flight); overlapping
+//                    the backward pass itself needs per-parameter gradient
+//                    hooks in autograd, which the engine does not have yet.
+//   allreduce_sum / any_rank  through the communicator; a stop signal on one
+//                    rank is recorded on every rank (stop_signal()), so that
+//                    every rank exits with the same status;
+//   barrier          before rank 0 writes a fresh run's folder and after it
+//                    wrote a stage's final or stop checkpoint.
+//
+// Keys: allreduce_bucket_mb, comm_timeout_s (the communicator's watchdog).
+// Refused (not implemented): fp16_allreduce, independent_distributed_sampling
+// and not_sync_distributed_image_size with more than one rank.
+#pragma once
+#include <iosfwd>
+#include <memory>
+
+#include "distributed/communicator.h"
+#include "distributed/gradient_sync.h"
+#include "ofa/progressive_shrinking.h"
+#include "ofa/run_manager.h"
+
+namespace ofa {
+
+class DistributedRunManager : public RunManager {
+ public:
+  DistributedRunManager(RunConfig cfg, std::shared_ptr<const RunData> data, RunOptions opt,
+                        std::shared_ptr<dist::Communicator> comm);
+
+  int64_t world_size() const override { return comm_->world_size(); }
+  int64_t rank() const override { return comm_->rank(); }
+
+  dist::Communicator& communicator() { return *comm_; }
+  // The last gradient averaging (tensors, buckets, bytes, seconds).
+  const dist::GradientSync::Stats& last_sync() const { return sync_.last(); }
+
+  // Public for tests: the hooks as the RunManager calls them.
+  void sync_gradients_now() { sync_gradients(); }
+  void broadcast_state_now() { broadcast_state(); }
+
+ protected:
+  void sync_gradients() override;
+  void allreduce_sum(std::vector<double>& values) override;
+  bool any_rank(bool local) override;
+  void broadcast_state() override;
+  void barrier() override;
+
+ private:
+  std::shared_ptr<dist::Communicator> comm_;
+  dist::GradientSync sync_;
+  std::ostream* out_ = nullptr;
+  bool described_ = false;
+};
+
+// The factory run_recipe takes (RecipeOptions::make_manager): a
+// DistributedRunManager over `comm` for every stage.
+RunManagerFactory distributed_manager_factory(std::shared_ptr<dist::Communicator> comm);
+
+}  // namespace ofa
