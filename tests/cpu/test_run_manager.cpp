@@ -23,6 +23,7 @@
 #include "ofa/progressive_shrinking.h"
 #include "ofa/run_manager.h"
 #include "tests/cpu/fake_fashion_mnist.h"
+#include "tests/support/run_logs.h"
 #include "tests/support/test_util.h"
 
 namespace fs = std::filesystem;
@@ -83,30 +84,8 @@ StageOutcome run_stage(const RunConfig& cfg, bool resume, std::string* log = nul
   return r;
 }
 
-// (step, loss) of every "train" line of the run's metrics.jsonl, in order.
-std::vector<std::pair<int64_t, double>> train_losses(const RunConfig& cfg) {
-  std::ifstream in(cfg.path + "/logs/metrics.jsonl");
-  std::vector<std::pair<int64_t, double>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j["event"] == "train") out.emplace_back(j["step"].get<int64_t>(), j["loss"].get<double>());
-  }
-  return out;
-}
-
-void expect_same_tensors(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
-  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
-  for (size_t i = 0; i < fa.tensors.size(); ++i) {
-    ASSERT_EQ(fa.tensors[i].first, fb.tensors[i].first);
-    const Tensor& x = fa.tensors[i].second;
-    const Tensor& y = fb.tensors[i].second;
-    ASSERT_EQ(x.shape(), y.shape()) << fa.tensors[i].first;
-    ASSERT_EQ(0, std::memcmp(x.raw_data(), y.raw_data(), static_cast<size_t>(x.numel()) * dtype_size(x.dtype())))
-        << fa.tensors[i].first << " differs";
-  }
-}
+std::vector<std::pair<int64_t, double>> train_losses(const RunConfig& cfg) { return test::train_losses(cfg.path); }
+using test::expect_same_tensors;
 
 TEST(RunManager, ResumeAtAnEpochEndIsBitIdentical) {
   Fixture f;

@@ -17,6 +17,7 @@
 #include "ofa/run_manager.h"
 #include "tests/cpu/fake_fashion_mnist.h"
 #include "tests/mpi/mpi_test_util.h"
+#include "tests/support/run_logs.h"
 
 namespace ofa::test {
 
@@ -72,16 +73,7 @@ inline StageOutcome run_dist_stage(const RunConfig& cfg, bool resume, std::strin
 }
 
 // (step, loss) of every "train" line of the run's metrics.jsonl.
-inline std::vector<std::pair<int64_t, double>> train_losses(const RunConfig& cfg) {
-  std::ifstream in(cfg.path + "/logs/metrics.jsonl");
-  std::vector<std::pair<int64_t, double>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j["event"] == "train") out.emplace_back(j["step"].get<int64_t>(), j["loss"].get<double>());
-  }
-  return out;
-}
+inline std::vector<std::pair<int64_t, double>> train_losses(const RunConfig& cfg) { return train_losses(cfg.path); }
 
 // A position-weighted float64 checksum of a tensor (any dtype, any strides).
 inline double checksum(const Tensor& t) {

@@ -13,19 +13,6 @@ using namespace ofa::test;
 
 namespace {
 
-void expect_same_tensors(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
-  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
-  for (size_t i = 0; i < fa.tensors.size(); ++i) {
-    ASSERT_EQ(fa.tensors[i].first, fb.tensors[i].first);
-    const Tensor& x = fa.tensors[i].second;
-    const Tensor& y = fb.tensors[i].second;
-    ASSERT_EQ(x.shape(), y.shape()) << fa.tensors[i].first;
-    ASSERT_EQ(0, std::memcmp(x.raw_data(), y.raw_data(), static_cast<size_t>(x.numel()) * dtype_size(x.dtype())))
-        << fa.tensors[i].first << " differs";
-  }
-}
-
 TEST(DistributedResume, AResumedRunContinuesTheLossSequenceOfAnUninterruptedOne) {
   DistFixture f;
   // 2 epochs of 3 steps, 2 subnets per step, dropout: the random streams matter.
