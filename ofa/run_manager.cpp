@@ -281,13 +281,6 @@ void RunManager::load_teacher() {
   teacher_->train();
 }
 
-void RunManager::reduce_meter(AverageMeter& m) {
-  if (world_size() == 1) return;
-  std::vector<double> t = m.totals();
-  allreduce_sum(t);
-  m.set_totals(t);
-}
-
 void RunManager::log_line(const std::string& file, const std::string& line, bool print) {
   if (!is_root()) return;
   if (print) console(opt_) << (opt_.progress_bar ? "\r\033[K" : "") << line << "\n" << std::flush;

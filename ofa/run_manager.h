@@ -125,8 +125,6 @@ class RunManager {
   // Every rank waits for the others (before rank 0 writes a fresh run's files,
   // after it wrote a stage's final or stop checkpoint that the others read next).
   virtual void barrier() {}
-  // An AverageMeter over all ranks (its sum and count summed).
-  void reduce_meter(AverageMeter& m);
 
  private:
   struct Impl;
