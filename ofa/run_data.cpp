@@ -30,9 +30,8 @@ RunData open_run_data(const RunConfig& cfg) {
       d.train = train;
       d.test = test;
     } catch (const Error& e) {
-      throw Error(str_cat("dataset fashion_mnist: ", e.what(),
-                          " (install the Debian package dataset-fashion-mnist, or set data_path to the folder of the "
-                          "IDX files)"));
+      throw Error(str_cat("dataset fashion_mnist (key data_path: ", cfg.data_path.empty() ? "default" : cfg.data_path,
+                          "): ", e.what()));
     }
     d.n_classes = data::FashionMnist::kClasses;
     d.description = "Fashion-MNIST from " + dir;
