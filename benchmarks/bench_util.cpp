@@ -1,5 +1,7 @@
 #include "benchmarks/bench_util.h"
 
+#include "engine/threads.h"
+
 #include <cblas.h>
 #include <fcntl.h>
 #include <omp.h>
@@ -66,11 +68,7 @@ std::string openblas_build() {
   return s;
 }
 
-void set_threads(int64_t n) {
-  omp_set_num_threads(static_cast<int>(n));
-  // The OpenMP build follows omp_set_num_threads; a pthread build needs this.
-  openblas_set_num_threads(static_cast<int>(n));
-}
+void set_threads(int64_t n) { set_compute_threads(n); }
 
 int64_t default_threads() { return omp_get_max_threads(); }
 

@@ -4,6 +4,8 @@
 // before any tensor is allocated.
 #include "engine/safetensors.h"
 
+#include "engine/file_io.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -522,28 +524,6 @@ void emit_bytes(const Tensor& t, Sink&& sink) {
   sink(buf.data(), buf.size());
 }
 
-std::string sys_error(const char* what, const std::string& path) {
-  return str_cat(what, " ", shown(path, 4096), ": ", std::strerror(errno));
-}
-
-// The temporary file: closed and removed unless committed.
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool committed = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (!committed && !path.empty()) ::unlink(path.c_str());
-  }
-};
-
-std::string parent_dir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 }  // namespace
 
 // ------------------------------------------------------------ public API
@@ -572,44 +552,13 @@ void save_safetensors(const std::string& path, const NamedTensorList& tensors, c
                       SafetensorsOrder order) {
   const std::string who = "save_safetensors " + shown(path, 4096);
   Plan plan = make_plan(tensors, metadata, order, who);  // all checks before touching the disk
-  static std::atomic<uint64_t> counter{0};
-  TempFile tmp;
-  tmp.path = str_cat(path, ".tmp.", ::getpid(), ".", counter++);
-  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (tmp.fd < 0) {
-    const std::string msg = sys_error("cannot create", tmp.path);
-    tmp.path.clear();  // nothing was created
-    throw Error(who + ": " + msg);
-  }
-  auto write_all = [&](const char* p, size_t n) {
-    while (n > 0) {
-      const ssize_t w = ::write(tmp.fd, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw Error(who + ": " + sys_error("cannot write", tmp.path));
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-  };
-  write_all(plan.header.data(), plan.header.size());
-  for (const auto& [name, t] : plan.tensors) emit_bytes(t, write_all);
-  if (::fsync(tmp.fd) != 0) throw Error(who + ": " + sys_error("cannot fsync", tmp.path));
-  const int fd = tmp.fd;
-  tmp.fd = -1;
-  if (::close(fd) != 0) throw Error(who + ": " + sys_error("cannot close", tmp.path));
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0)
-    throw Error(who + ": " + sys_error(("cannot rename to " + shown(path, 4096) + " from").c_str(), tmp.path));
-  tmp.committed = true;
-  // The rename is durable only once the directory is on disk.
-  const std::string dir = parent_dir(path);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) throw Error(who + ": " + sys_error("cannot open directory", dir));
-  const int rc = ::fsync(dfd);
-  const int err = errno;
-  ::close(dfd);
-  errno = err;
-  if (rc != 0) throw Error(who + ": " + sys_error("cannot fsync directory", dir));
+  write_file_atomic(
+      path,
+      [&](const ByteSink& sink) {
+        sink(plan.header.data(), plan.header.size());
+        for (const auto& [name, t] : plan.tensors) emit_bytes(t, sink);
+      },
+      who);
 }
 
 SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& name) {

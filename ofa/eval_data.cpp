@@ -9,11 +9,9 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "ofa/eval_report.h"
+#include "engine/threads.h"
 
 namespace ofa {
 
@@ -138,9 +136,7 @@ std::vector<SubnetResult> run_eval_data(const nn::EvalOptions& o, std::ostream& 
   if (!o.plot.empty()) check_plot_path(o.plot);
 
   const RunConfig cfg = eval_data_config(o);
-#ifdef _OPENMP
-  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
-#endif
+  set_compute_threads(cfg.threads);
   const EvalSplit split = o.split == "valid" ? EvalSplit::Valid : EvalSplit::Test;
   const std::string split_name = split == EvalSplit::Valid ? "valid" : "test";
 

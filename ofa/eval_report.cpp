@@ -1,5 +1,7 @@
 #include "ofa/eval_report.h"
 
+#include "engine/file_io.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -63,17 +65,9 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
-// Written beside the target and renamed, so a failed write leaves no half file.
+// Atomic: a failed or interrupted write leaves no half file.
 void write_file(const std::string& path, const std::string& bytes, const char* what) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    OFA_CHECK(out.good(), "cannot write the ", what, " '", path, "' (does its folder exist and is it writable?)");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    OFA_CHECK(out.good(), "writing the ", what, " '", path, "' failed (disk full?)");
-  }
-  OFA_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot move '", tmp, "' to '", path, "'");
+  write_file_atomic(path, bytes, str_cat("writing the ", what));
 }
 
 std::vector<bool> pareto_or_empty(const std::vector<SubnetResult>& results, const std::vector<bool>& pareto) {

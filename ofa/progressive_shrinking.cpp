@@ -1,26 +1,14 @@
 #include "ofa/progressive_shrinking.h"
 
-#include <cblas.h>
-#include <omp.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <iostream>
 
+#include "engine/file_io.h"
+#include "engine/threads.h"
+
 namespace ofa {
 
-namespace {
-bool exists(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0;
-}
-}  // namespace
-
-void set_compute_threads(int64_t n) {
-  if (n <= 0) return;
-  omp_set_num_threads(static_cast<int>(n));
-  openblas_set_num_threads(static_cast<int>(n));
-}
 
 RunConfig chained_stage_config(const RecipeConfig& recipe, size_t index) {
   OFA_CHECK(index < recipe.stages.size(), "chained_stage_config: no stage ", index);
@@ -37,7 +25,7 @@ RecipeOutcome run_recipe(const RecipeConfig& recipe, const RecipeOptions& opt) {
   OFA_CHECK(!recipe.stages.empty(), "the recipe has no stage");
   if (!opt.resume)
     for (const StageConfig& s : recipe.stages)
-      OFA_CHECK(!exists(s.cfg.path + "/final.safetensors") && !exists(s.cfg.path + "/checkpoint"), "stage ", s.id,
+      OFA_CHECK(!path_exists(s.cfg.path + "/final.safetensors") && !path_exists(s.cfg.path + "/checkpoint"), "stage ", s.id,
                 ": the folder '", s.cfg.path,
                 "' already holds a run; continue the recipe with --resume, or choose another path (--path DIR or "
                 "key 'path')");
@@ -48,7 +36,7 @@ RecipeOutcome run_recipe(const RecipeConfig& recipe, const RecipeOptions& opt) {
     const StageConfig& st = recipe.stages[k];
     const RunConfig cfg = chained_stage_config(recipe, k);
     set_compute_threads(cfg.threads);
-    if (exists(cfg.path + "/final.safetensors")) {
+    if (path_exists(cfg.path + "/final.safetensors")) {
       out << "[" << st.id << "] already finished (" << cfg.path << "/final.safetensors)\n";
       continue;
     }

@@ -43,7 +43,4 @@ RecipeOutcome run_recipe(const RecipeConfig& recipe, const RecipeOptions& opt);
 // (unless the stage sets them).
 RunConfig chained_stage_config(const RecipeConfig& recipe, size_t index);
 
-// Sets the OpenMP and OpenBLAS thread counts (n > 0).
-void set_compute_threads(int64_t n);
-
 }  // namespace ofa

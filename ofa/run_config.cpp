@@ -589,6 +589,12 @@ RecipeConfig load_recipe_config(const std::string& path, const std::vector<std::
   return recipe_config_from_yaml_string(read_text_file(path), path, overrides);
 }
 
+std::vector<std::pair<std::string, std::string>> run_config_values(const RunConfig& cfg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Entry& e : entries()) out.emplace_back(e.name, e.print(cfg));
+  return out;
+}
+
 std::string run_config_to_yaml(const RunConfig& cfg) {
   std::string out =
       "# OFA run configuration: every key with its effective value (ofa/run_config.h documents them).\n";

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/common.h"
@@ -113,6 +114,10 @@ RunConfig run_config_from_yaml_string(const std::string& yaml, const std::string
 // The effective configuration, every key with its doc as a comment;
 // load_run_config of it gives an equal RunConfig.
 std::string run_config_to_yaml(const RunConfig& cfg);
+
+// Every key with its value as YAML text ("0.03", "[3, 5, 7]", "\"cosine\""),
+// in table order: what run_config_to_yaml writes, for comparisons and JSON.
+std::vector<std::pair<std::string, std::string>> run_config_values(const RunConfig& cfg);
 
 // Throws ofa::Error naming the first impossible value (run after any
 // programmatic change; the loaders call it).

@@ -9,6 +9,14 @@ namespace ofa {
 
 namespace {
 
+data::SamplerOptions shard(int64_t world_size, int64_t rank, bool shuffle) {
+  data::SamplerOptions so;
+  so.world_size = world_size;
+  so.rank = rank;
+  so.shuffle = shuffle;
+  return so;
+}
+
 data::LoaderOptions base_options(const RunConfig& cfg) {
   data::LoaderOptions o;
   o.seed = static_cast<uint64_t>(cfg.manual_seed);
@@ -69,10 +77,7 @@ RunData open_run_data(const RunConfig& cfg) {
 
 std::unique_ptr<data::DataLoader> make_train_loader(const RunData& d, const RunConfig& cfg, int64_t world_size,
                                                     int64_t rank) {
-  data::SamplerOptions so;
-  so.world_size = world_size;
-  so.rank = rank;
-  so.shuffle = true;
+  const data::SamplerOptions so = shard(world_size, rank, true);
   data::LoaderOptions o = base_options(cfg);
   o.mode = data::LoaderMode::Train;
   o.batch_size = train_batch_size(cfg);
@@ -83,10 +88,7 @@ std::unique_ptr<data::DataLoader> make_train_loader(const RunData& d, const RunC
 
 std::unique_ptr<data::DataLoader> make_eval_loader(const RunData& d, const RunConfig& cfg, EvalSplit split,
                                                    int64_t resolution, int64_t world_size, int64_t rank) {
-  data::SamplerOptions so;
-  so.world_size = world_size;
-  so.rank = rank;
-  so.shuffle = false;
+  const data::SamplerOptions so = shard(world_size, rank, false);
   data::LoaderOptions o = base_options(cfg);
   o.mode = data::LoaderMode::Eval;
   o.batch_size = test_batch_size(cfg);

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/file_io.h"
 #include "engine/ops.h"
 #include "engine/py_random.h"
 #include "engine/safetensors.h"
@@ -65,51 +66,6 @@ std::string iso_time() {
   return buf;
 }
 
-bool exists(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0;
-}
-
-void make_dirs(const std::string& path) {
-  std::string cur;
-  std::stringstream ss(path);
-  std::string part;
-  if (!path.empty() && path[0] == '/') cur = "/";
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part;
-    if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST)
-      throw Error(str_cat("cannot create the folder '", cur, "': ", std::strerror(errno),
-                          " (check key 'path' and the permissions)"));
-    cur += "/";
-  }
-}
-
-// Writes `text` to `path` atomically (temporary file, fsync, rename).
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = str_cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  OFA_CHECK(fd >= 0, "cannot write '", tmp, "': ", std::strerror(errno));
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-    if (w < 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(str_cat("cannot write '", tmp, "': ", std::strerror(e)));
-    }
-    off += static_cast<size_t>(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    throw Error(str_cat("cannot rename '", tmp, "' to '", path, "': ", std::strerror(e)));
-  }
-}
-
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -137,22 +93,6 @@ uint32_t tensors_crc(const NamedTensorList& tensors) {
     }
   }
   return static_cast<uint32_t>(crc);
-}
-
-// "key: value" lines of run_config_to_yaml, without comments.
-std::map<std::string, std::string> config_values(const RunConfig& c) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(run_config_to_yaml(c));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t colon = line.find(": ");
-    const size_t hash = line.find("  # ");
-    std::string v = line.substr(colon + 2, hash == std::string::npos ? std::string::npos : hash - colon - 2);
-    while (!v.empty() && v.back() == ' ') v.pop_back();
-    out[line.substr(0, colon)] = v;
-  }
-  return out;
 }
 
 // Keys that may change between a checkpoint and its resume: where things
@@ -296,20 +236,20 @@ void RunManager::log_json(const std::string& json_line) {
 
 void RunManager::write_run_files() {
   if (!is_root()) return;
-  make_dirs(cfg_.path + "/logs");
-  make_dirs(checkpoint_dir());
-  write_text_atomic(cfg_.path + "/run.yaml", run_config_to_yaml(cfg_));
+  make_directories(cfg_.path + "/logs");
+  make_directories(checkpoint_dir());
+  write_file_atomic(cfg_.path + "/run.yaml", run_config_to_yaml(cfg_), "RunManager");
   // run.config: the reference's run_config.config, every key with its value.
   json rc = json::object();
-  for (const auto& [k, v] : config_values(cfg_)) {
+  for (const auto& [k, v] : run_config_values(cfg_)) {
     try {
       rc[k] = json::parse(v);
     } catch (...) {
       rc[k] = v;
     }
   }
-  write_text_atomic(cfg_.path + "/run.config", rc.dump(4) + "\n");
-  write_text_atomic(cfg_.path + "/net.config", net_->config().dump(4) + "\n");
+  write_file_atomic(cfg_.path + "/run.config", rc.dump(4) + "\n", "RunManager");
+  write_file_atomic(cfg_.path + "/net.config", net_->config().dump(4) + "\n", "RunManager");
   // net_info.txt: parameters and MACs of the largest subnet at the largest
   // training resolution, then the module string and the data pipeline.
   const nn::SubnetSetting keep = net_->active_setting();
@@ -325,7 +265,7 @@ void RunManager::write_run_files() {
   txt << "test transform: Resize(ceil(R / 0.875)), CenterCrop(R), ToTensor, Normalize; R in";
   for (int64_t v : validation_image_sizes(cfg_)) txt << " " << v;
   txt << "\n";
-  write_text_atomic(cfg_.path + "/net_info.txt", txt.str());
+  write_file_atomic(cfg_.path + "/net_info.txt", txt.str(), "RunManager");
   net_->set_active_subnet(keep);
 }
 
@@ -349,7 +289,7 @@ void RunManager::start(bool resume) {
   if (!from.empty()) {
     resume_from(from);
   } else {
-    OFA_CHECK(list_checkpoints(checkpoint_dir()).empty() && !exists(final_path()), "stage ", stage_, ": the folder '",
+    OFA_CHECK(list_checkpoints(checkpoint_dir()).empty() && !path_exists(final_path()), "stage ", stage_, ": the folder '",
               cfg_.path, "' already holds a run (checkpoints or final.safetensors); continue it with --resume, or "
               "choose another path (key 'path')");
     barrier();  // no rank writes before every rank has checked that the folder is free
@@ -393,10 +333,11 @@ void RunManager::resume_from(const std::string& path) {
   const json st = json::parse(f.metadata.at(nn::kTrainStateKey));
   // The configuration must be the one the checkpoint was trained with.
   RunConfig saved = run_config_from_yaml_string(st.at("config").get<std::string>(), path + " (saved configuration)");
-  const auto a = config_values(saved), b = config_values(cfg_);
+  const auto a = run_config_values(saved), b = run_config_values(cfg_);
   std::vector<std::string> diffs;
-  for (const auto& [k, v] : a)
-    if (!resumable_keys().count(k) && b.count(k) && b.at(k) != v) diffs.push_back(str_cat(k, ": ", v, " -> ", b.at(k)));
+  for (size_t i = 0; i < a.size(); ++i)  // the same key table on both sides
+    if (!resumable_keys().count(a[i].first) && b[i].second != a[i].second)
+      diffs.push_back(str_cat(a[i].first, ": ", a[i].second, " -> ", b[i].second));
   OFA_CHECK(diffs.empty(), "cannot resume from '", path, "': its configuration differs in ",
             [&] {
               std::string s;
@@ -502,7 +443,7 @@ void RunManager::write_checkpoint(const std::string& path) {
 
 void RunManager::save_checkpoint() {
   if (!is_root()) return;
-  make_dirs(checkpoint_dir());
+  make_directories(checkpoint_dir());
   const std::string path = checkpoint_dir() + "/" + str_cat("step", fmt("%09.0f", static_cast<double>(state_.step)), ".safetensors");
   write_checkpoint(path);
   // Keep the newest keep_checkpoints.
@@ -562,15 +503,13 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
   const int64_t total_steps = total_epochs * limit;
   const bool kd = teacher_ != nullptr;
   data::Batch b;
-  double data_wait = 0, window_t0 = now_s(), window_images = 0, window_wait = 0;
+  double window_t0 = now_s(), window_images = 0, window_wait = 0;
   int64_t window_steps = 0;
   double last_bar = 0, bar_t0 = now_s(), bar_images = 0, bar_ips = 0;
   while (state_.batch < limit) {
     const double w0 = now_s();
     if (!loader_->next(b)) break;
-    const double wait = now_s() - w0;
-    data_wait += wait;
-    window_wait += wait;
+    window_wait += now_s() - w0;
     const int64_t i = b.batch_index;
     const double lr = learning_rate(cfg_, epoch, i, n_batch, world_size());
     optimizer_->set_lr(lr);
@@ -627,6 +566,8 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
 
     const bool last = state_.batch == limit;
     const double t = now_s();
+    const double done_frac = static_cast<double>(epoch * limit + state_.batch) / static_cast<double>(total_steps);
+    const double eta = state_.elapsed_s * (1.0 - done_frac) / std::max(done_frac, 1e-9);
     if (state_.batch % cfg_.print_frequency == 0 || last) {
       const double dt = std::max(t - window_t0, 1e-9);
       const double ips = window_images / dt;
@@ -638,8 +579,6 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
                 {"elapsed_s", state_.elapsed_s}};
       // Doubles are written shortest-round-trip: a resumed run's log compares bit for bit.
       log_json(j.dump());
-      const double done_frac = static_cast<double>(epoch * limit + state_.batch) / static_cast<double>(total_steps);
-      const double eta = state_.elapsed_s * (1.0 - done_frac) / std::max(done_frac, 1e-9);
       const std::string text = str_cat("[", stage_, "] epoch ", epoch + 1, "/", total_epochs, " batch ", state_.batch,
                                        "/", limit, "  loss ", fmt("%.4f", loss_meter_.avg()), "  top-1 ",
                                        fmt("%.2f", acc_meters_.top1.avg()), "  lr ", fmt("%.5f", lr), "  ",
@@ -654,8 +593,6 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
       window_steps = 0;
     }
     if (opt_.progress_bar && is_root() && (t - last_bar > 0.2 || last)) {
-      const double done_frac = static_cast<double>(epoch * limit + state_.batch) / static_cast<double>(total_steps);
-      const double eta = state_.elapsed_s * (1.0 - done_frac) / std::max(done_frac, 1e-9);
       if (t - bar_t0 > 1.0) {  // images/s over the last second or more
         bar_ips = bar_images / (t - bar_t0);
         bar_t0 = t;
@@ -683,7 +620,6 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
       save_checkpoint();
   }
   if (opt_.progress_bar) console(opt_) << "\r\033[K" << std::flush;
-  (void)data_wait;
 }
 
 StageOutcome RunManager::train() {

@@ -127,7 +127,6 @@ class RunManager {
   virtual void barrier() {}
 
  private:
-  struct Impl;
   void build_network();
   void load_teacher();
   void write_run_files();

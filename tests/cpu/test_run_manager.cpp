@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/safetensors.h"
+#include "engine/threads.h"
 #include "ofa/eval_tensors.h"
 #include "ofa/evaluation.h"
 #include "ofa/progressive_shrinking.h"
