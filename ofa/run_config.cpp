@@ -543,6 +543,10 @@ std::string stage_id(const std::string& task, int64_t phase) {
   return task;
 }
 
+std::string recipe_root_path(const RunConfig& base) {
+  return base.explicit_keys.count("path") ? base.path : std::string("runs/ofa");
+}
+
 RecipeConfig recipe_config_from_yaml_string(const std::string& yaml, const std::string& source_name,
                                             const std::vector<std::string>& overrides) {
   const YAML::Node root = parse_yaml(yaml, source_name);
@@ -561,7 +565,7 @@ RecipeConfig recipe_config_from_yaml_string(const std::string& yaml, const std::
                         describe(stages)));
   // The stage folders go under the recipe's path; the task table's per-task
   // paths do not apply.
-  const std::string root_path = r.base.explicit_keys.count("path") ? r.base.path : std::string("runs/ofa");
+  const std::string root_path = recipe_root_path(r.base);
   std::map<std::string, std::string> seen;
   for (const YAML::Node& st : stages) {
     const std::string where = where_of(st, source_name, true);

@@ -149,6 +149,8 @@ struct RecipeConfig {
 RecipeConfig load_recipe_config(const std::string& path, const std::vector<std::string>& overrides = {});
 RecipeConfig recipe_config_from_yaml_string(const std::string& yaml, const std::string& source_name,
                                             const std::vector<std::string>& overrides = {});
+// The folder a recipe's stages go under: the file's (or --set) path, else runs/ofa.
+std::string recipe_root_path(const RunConfig& base);
 // "teacher", "kernel", "depth_phase1", ... for a task and phase.
 std::string stage_id(const std::string& task, int64_t phase);
 

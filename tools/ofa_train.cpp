@@ -133,7 +133,7 @@ RecipeConfig select(const Options& o) {
   if (!o.path.empty()) ov.push_back("path=" + o.path);
   RecipeConfig r = load_recipe_config(o.config, ov);
   if (o.task.empty()) return r;
-  const std::string id = stage_id(o.task, o.phase == 0 ? 1 : o.phase);
+  const std::string id = stage_id(o.task, o.phase);
   RecipeConfig one = r;
   one.stages.clear();
   for (size_t k = 0; k < r.stages.size(); ++k) {
@@ -147,12 +147,11 @@ RecipeConfig select(const Options& o) {
     // Not a stage of the file: the file's keys with this task (the task table fills the rest).
     std::vector<std::string> ov2 = ov;
     ov2.push_back("task=" + o.task);
-    ov2.push_back("phase=" + std::to_string(o.phase == 0 ? 1 : o.phase));
+    if (o.phase != 0) ov2.push_back("phase=" + std::to_string(o.phase));
     if (!o.from.empty()) ov2.push_back("init_path=" + o.from);
     RecipeConfig base = load_recipe_config(o.config, ov2);
     one.stages.push_back({id, base.base});
-    if (base.has_stages && !base.base.explicit_keys.count("path")) one.stages.back().cfg.path = "runs/ofa/" + id;
-    else if (base.has_stages) one.stages.back().cfg.path = base.base.path + "/" + id;
+    if (base.has_stages) one.stages.back().cfg.path = recipe_root_path(base.base) + "/" + id;
   }
   return one;
 }
