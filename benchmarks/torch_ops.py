@@ -18,25 +18,12 @@ import math
 import sys
 import time
 
-
-def fail(msg):
-    print(json.dumps({"error": msg}))
-    sys.exit(3)
+from competitor import fail, import_torch, read_request
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
-        sys.stderr.write(__doc__)
-        return 0
-    try:
-        req = json.load(sys.stdin)
-    except ValueError as e:
-        fail("torch_ops.py: stdin is not the JSON case table: %s" % e)
-    try:
-        import torch
-        import torch.nn.functional as F
-    except Exception as e:  # ImportError, or a broken install raising anything
-        fail("torch is not importable by %s (%s: %s)" % (sys.executable, type(e).__name__, e))
+    req = read_request(__doc__, "torch_ops.py", "case table")
+    torch, F = import_torch()
 
     threads = int(req["threads"])
     torch.set_num_threads(threads)

@@ -18,25 +18,12 @@ import resource
 import sys
 import time
 
-
-def fail(msg):
-    print(json.dumps({"error": msg}))
-    sys.exit(3)
+from competitor import fail, import_torch, read_request
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
-        sys.stderr.write(__doc__)
-        return 0
-    try:
-        req = json.load(sys.stdin)
-    except ValueError as e:
-        fail("torch_train.py: stdin is not the JSON request: %s" % e)
-    try:
-        import torch
-        import torch.nn.functional as F
-    except Exception as e:
-        fail("torch is not importable by %s (%s: %s)" % (sys.executable, type(e).__name__, e))
+    req = read_request(__doc__, "torch_train.py", "request")
+    torch, F = import_torch()
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.join(here, "..", "tests", "data"))
     try:
