@@ -263,43 +263,31 @@ WorkPtr MpiCommunicator::barrier_async() {
   return w;
 }
 
-void MpiCommunicator::allreduce_sum(std::vector<double>& values) {
+void MpiCommunicator::host_allreduce(OpCode op, DType dt, void* data, int64_t n, MPI_Datatype type, MPI_Op mpi_op) {
   const int64_t seq = next_seq();
-  const OpCode op = OpCode::HostSum;
-  verify(op, seq, DType::F64, static_cast<int64_t>(values.size()), 0, 0);
-  if (size_ == 1 || values.empty()) return;
+  verify(op, seq, dt, n, 0, 0);
+  if (size_ == 1 || n == 0) return;
   const std::string name = str_cat(op_code_name(op), " #", seq);
+  OFA_CHECK(n <= INT_MAX, "rank ", rank_, ": ", name, ": ", n, " values exceed one MPI call's count");
   std::vector<MPI_Request> req(1);
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm_,
-                           &req[0]),
-            "MPI_Iallreduce", name);
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), type, mpi_op, comm_, &req[0]), "MPI_Iallreduce",
+            name);
   wait_requests(req, name);
 }
 
+void MpiCommunicator::allreduce_sum(std::vector<double>& values) {
+  host_allreduce(OpCode::HostSum, DType::F64, values.data(), static_cast<int64_t>(values.size()), MPI_DOUBLE, MPI_SUM);
+}
+
 bool MpiCommunicator::any(bool local) {
-  const int64_t seq = next_seq();
-  const OpCode op = OpCode::HostAny;
-  verify(op, seq, DType::I64, 1, 0, 0);
-  if (size_ == 1) return local;
-  const std::string name = str_cat(op_code_name(op), " #", seq);
   int v = local ? 1 : 0;
-  std::vector<MPI_Request> req(1);
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, comm_, &req[0]), "MPI_Iallreduce", name);
-  wait_requests(req, name);
+  host_allreduce(OpCode::HostAny, DType::I64, &v, 1, MPI_INT, MPI_LOR);
   return v != 0;
 }
 
 void MpiCommunicator::allreduce_max(std::vector<int64_t>& values) {
-  const int64_t seq = next_seq();
-  const OpCode op = OpCode::HostMax;
-  verify(op, seq, DType::I64, static_cast<int64_t>(values.size()), 0, 0);
-  if (size_ == 1 || values.empty()) return;
-  const std::string name = str_cat(op_code_name(op), " #", seq);
-  std::vector<MPI_Request> req(1);
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_INT64_T, MPI_MAX, comm_,
-                           &req[0]),
-            "MPI_Iallreduce", name);
-  wait_requests(req, name);
+  host_allreduce(OpCode::HostMax, DType::I64, values.data(), static_cast<int64_t>(values.size()), MPI_INT64_T,
+                 MPI_MAX);
 }
 
 void MpiCommunicator::broadcast_bytes(std::string& bytes, int64_t root) {

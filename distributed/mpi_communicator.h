@@ -65,6 +65,9 @@ class MpiCommunicator final : public Communicator {
   void verify(OpCode op, int64_t seq, DType dt, int64_t numel, int64_t root, int64_t extra);
 
  private:
+  // The host reductions (allreduce_sum, any, allreduce_max): `n` elements of
+  // `type` at `data`, reduced in place with `mpi_op` as operation `op`.
+  void host_allreduce(OpCode op, DType dt, void* data, int64_t n, MPI_Datatype type, MPI_Op mpi_op);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int64_t rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
