@@ -9,9 +9,9 @@
 // touching the strided weight view again.
 #include <algorithm>
 
+#include "kernels/cuda/backend_impl.h"  // first: it picks the namespace
+
 #include "kernels/common/conv_math.h"
-#include "kernels/cuda/cuda_compat.h"  // first: it picks the namespace
-#include "kernels/cuda/depthwise_conv.cuh"
 
 namespace ofa::kernels::OFA_CUDA_NS {
 
@@ -24,7 +24,6 @@ constexpr int kThreads = kTileC * kRows;
 constexpr int kWgC = 8;
 constexpr int kWgLanesP = 4;
 constexpr int kWgPixLanes = kWgLanesP * kRows;  // 32 pixel lanes per block
-constexpr int64_t kDefaultMaxBlocks = 4096;
 
 // Stages the taps of channels [c0, c0 + kTileC) as wt[tap * kTileC + cc];
 // channels past C read as 0 so that every lane may load unconditionally.
@@ -170,8 +169,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Grid for (channel tiles, pixel rows) under a block budget: at least one
 // block each way; the kernels' grid-stride loops cover the rest.
 inline dim3 tile_grid(int64_t ctiles, int64_t prow_blocks, int64_t max_blocks) {
@@ -230,8 +227,8 @@ void backward_weight_k(const DwGeom& g, const T* x, const T* dy, T* dw, double* 
   OFA_CHECK_LAUNCH("dw_weight_finish_kernel");
 }
 
-// The entry points with a block budget (tests shrink it to make every
-// grid-stride loop go round more than once).
+// The typed entry points with a block budget (max_blocks(): tests shrink it
+// to make every grid-stride loop go round more than once).
 template <class T>
 void forward(const DwGeom& g, const T* x, const T* w, int64_t ws_c, int64_t ws_i, int64_t ws_j, T* y,
              cudaStream_t stream, int64_t max_blocks) {
@@ -288,28 +285,30 @@ size_t depthwise_backward_weight_workspace_bytes(const DwGeom& g) {
   return static_cast<size_t>(nparts * g.C * g.k * g.k) * sizeof(double);
 }
 
-template <class T>
-void depthwise_forward(const DwGeom& g, const T* x, const T* w, int64_t ws_c, int64_t ws_i, int64_t ws_j, T* y,
-                       CUstream_st* stream) {
-  detail::forward(g, x, w, ws_c, ws_i, ws_j, y, stream, detail::kDefaultMaxBlocks);
-}
-template <class T>
-void depthwise_backward_input(const DwGeom& g, const T* dy, const T* w, int64_t ws_c, int64_t ws_i, int64_t ws_j, T* dx,
-                              CUstream_st* stream) {
-  detail::backward_input(g, dy, w, ws_c, ws_i, ws_j, dx, stream, detail::kDefaultMaxBlocks);
-}
-template <class T>
-void depthwise_backward_weight(const DwGeom& g, const T* x, const T* dy, T* dw, void* workspace, CUstream_st* stream) {
-  detail::backward_weight(g, x, dy, dw, workspace, stream, detail::kDefaultMaxBlocks);
+void Backend::depthwise_forward(DType t, const DwGeom& g, const void* x, const void* w, int64_t ws_c, int64_t ws_i,
+                                int64_t ws_j, void* y, Stream s) {
+  OFA_CUDA_FLOATING(t, "depthwise_forward (CUDA)", [&] {
+    detail::forward(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w), ws_c, ws_i, ws_j,
+                    static_cast<scalar_t*>(y), s, max_blocks());
+  });
 }
 
-#define OFA_INSTANTIATE(T)                                                                                            \
-  template void depthwise_forward<T>(const DwGeom&, const T*, const T*, int64_t, int64_t, int64_t, T*, CUstream_st*); \
-  template void depthwise_backward_input<T>(const DwGeom&, const T*, const T*, int64_t, int64_t, int64_t, T*,         \
-                                            CUstream_st*);                                                            \
-  template void depthwise_backward_weight<T>(const DwGeom&, const T*, const T*, T*, void*, CUstream_st*);
-OFA_INSTANTIATE(float)
-OFA_INSTANTIATE(double)
-#undef OFA_INSTANTIATE
+void Backend::depthwise_backward_input(DType t, const DwGeom& g, const void* dy, const void* w, int64_t ws_c,
+                                       int64_t ws_i, int64_t ws_j, void* dx, Stream s) {
+  OFA_CUDA_FLOATING(t, "depthwise_backward_input (CUDA)", [&] {
+    detail::backward_input(g, static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(w), ws_c, ws_i, ws_j,
+                           static_cast<scalar_t*>(dx), s, max_blocks());
+  });
+}
+
+void Backend::depthwise_backward_weight(DType t, const DwGeom& g, const void* x, const void* dy, void* dw,
+                                        Scratch& scratch, Stream s) {
+  OFA_CUDA_FLOATING(t, "depthwise_backward_weight (CUDA)", [&] {
+    if (g.C == 0) return;
+    void* ws = scratch.get(depthwise_backward_weight_workspace_bytes(g));
+    detail::backward_weight(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(dy),
+                            static_cast<scalar_t*>(dw), ws, s, max_blocks());
+  });
+}
 
 }  // namespace ofa::kernels::OFA_CUDA_NS

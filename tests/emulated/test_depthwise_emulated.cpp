@@ -1,5 +1,5 @@
 // The CUDA depthwise convolution's own code (kernels/cuda/depthwise_conv.cu,
-// compiled here as C++ against the emulation) against the CPU kernel: forward,
+// compiled as C++ against the emulation, through the emulated backend) against the CPU kernel: forward,
 // input gradient, weight gradient; k 3/5/7, stride 1/2, odd sizes, the active
 // kernel a centre crop of a stored [16, 1, 7, 7] weight and the active channels
 // a slice of it; outputs poisoned with NaN before every run.
@@ -12,47 +12,17 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/common/conv_math.h"
 #include "kernels/cpu/depthwise_conv.h"
-#include "kernels/cuda/depthwise_conv.cu"  // the kernel source itself, as C++
 #include "tests/emulated/emu_test_support.h"
 
 namespace {
 
 namespace cpu = ofa::kernels::cpu;
-namespace gpu = ofa::kernels::cuda_emu;
-using ofa_emu_test::emu_error_of;
+using ofa::DType;
+using namespace ofa_emu_test;
 
 constexpr int64_t kFullC = 16, kFullK = 7, kFirstC = 2;  // stored weight; active channels start at 2
-
-template <class T>
-std::vector<T> random_vec(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(u(rng));
-  return v;
-}
-
-template <class T>
-void poison(std::vector<T>& v) {
-  for (auto& x : v) x = std::numeric_limits<T>::quiet_NaN();
-}
-
-// Every element written and close: |a - b| <= atol + rtol |b|.
-template <class T>
-::testing::AssertionResult all_near(const std::vector<T>& got, const std::vector<T>& want, double tol) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << "sizes differ";
-  int bad = 0;
-  std::string first;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double g = got[i], w = want[i];
-    if (!(std::abs(g - w) <= tol * (1.0 + std::abs(w)))) {
-      if (!bad++) first = "element " + std::to_string(i) + ": got " + std::to_string(g) + ", want " + std::to_string(w);
-    }
-  }
-  if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ; first " << first;
-  return ::testing::AssertionSuccess();
-}
 
 struct Case {
   int64_t H, W, k, s;
@@ -107,8 +77,7 @@ double tol() {
 
 class DepthwiseEmulated : public ::testing::TestWithParam<Case> {
  protected:
-  void SetUp() override { ofa::emu::set_thread_order(GetParam().order); }
-  void TearDown() override { ofa::emu::set_thread_order(ofa::emu::Order::Forward); }
+  EmuSettings settings_{GetParam().max_blocks, GetParam().order};
 
   template <class T>
   void forward() {
@@ -117,7 +86,7 @@ class DepthwiseEmulated : public ::testing::TestWithParam<Case> {
     std::vector<T> want(p.out_elems()), got(p.out_elems());
     cpu::depthwise_forward(p.g, p.x.data(), p.w, p.ws_c, p.ws_i, p.ws_j, want.data());
     poison(got);
-    gpu::detail::forward(p.g, p.x.data(), p.w, p.ws_c, p.ws_i, p.ws_j, got.data(), nullptr, c.max_blocks);
+    be().depthwise_forward(dtype_of<T>(), p.g, p.x.data(), p.w, p.ws_c, p.ws_i, p.ws_j, got.data(), nullptr);
     EXPECT_TRUE(all_near(got, want, tol<T>()));
   }
   template <class T>
@@ -127,7 +96,7 @@ class DepthwiseEmulated : public ::testing::TestWithParam<Case> {
     std::vector<T> want(p.in_elems()), got(p.in_elems());
     cpu::depthwise_backward_input(p.g, p.dy.data(), p.w, p.ws_c, p.ws_i, p.ws_j, want.data());
     poison(got);
-    gpu::detail::backward_input(p.g, p.dy.data(), p.w, p.ws_c, p.ws_i, p.ws_j, got.data(), nullptr, c.max_blocks);
+    be().depthwise_backward_input(dtype_of<T>(), p.g, p.dy.data(), p.w, p.ws_c, p.ws_i, p.ws_j, got.data(), nullptr);
     EXPECT_TRUE(all_near(got, want, tol<T>()));
   }
   template <class T>
@@ -138,9 +107,9 @@ class DepthwiseEmulated : public ::testing::TestWithParam<Case> {
     std::vector<T> want(n), got(n);
     cpu::depthwise_backward_weight(p.g, p.x.data(), p.dy.data(), want.data());
     poison(got);
-    std::vector<double> ws(gpu::depthwise_backward_weight_workspace_bytes(p.g) / sizeof(double));
-    poison(ws);
-    gpu::detail::backward_weight(p.g, p.x.data(), p.dy.data(), got.data(), ws.data(), nullptr, c.max_blocks);
+    HostScratch ws;  // poisoned
+    be().depthwise_backward_weight(dtype_of<T>(), p.g, p.x.data(), p.dy.data(), got.data(), ws, nullptr);
+    EXPECT_EQ(ws.calls(), 1u);
     EXPECT_TRUE(all_near(got, want, tol<T>()));
   }
 };
@@ -177,22 +146,19 @@ TEST(DepthwiseEmulatedLarge, ManyChannelTilesAndPartitions) {
   g.pad = 2;
   g.Ho = 23;
   g.Wo = 17;
-  int64_t nparts, len;
-  gpu::detail::weight_partitions(g, &nparts, &len);
-  ASSERT_GT(nparts, 1);
   auto w = random_vec<float>(size_t(g.C * 25), 5), x = random_vec<float>(size_t(g.N * g.H * g.W * g.C), 6),
        dy = random_vec<float>(size_t(g.N * g.Ho * g.Wo * g.C), 7);
   std::vector<float> y(dy.size()), y_ref(dy.size()), dx(x.size()), dx_ref(x.size()), dw(w.size()), dw_ref(w.size());
-  std::vector<double> ws(gpu::depthwise_backward_weight_workspace_bytes(g) / sizeof(double));
+  HostScratch ws;
   cpu::depthwise_forward(g, x.data(), w.data(), 25, 5, 1, y_ref.data());
   cpu::depthwise_backward_input(g, dy.data(), w.data(), 25, 5, 1, dx_ref.data());
   cpu::depthwise_backward_weight(g, x.data(), dy.data(), dw_ref.data());
   poison(y);
   poison(dx);
   poison(dw);
-  gpu::depthwise_forward(g, x.data(), w.data(), 25, 5, 1, y.data(), nullptr);
-  gpu::depthwise_backward_input(g, dy.data(), w.data(), 25, 5, 1, dx.data(), nullptr);
-  gpu::depthwise_backward_weight(g, x.data(), dy.data(), dw.data(), ws.data(), nullptr);
+  be().depthwise_forward(DType::F32, g, x.data(), w.data(), 25, 5, 1, y.data(), nullptr);
+  be().depthwise_backward_input(DType::F32, g, dy.data(), w.data(), 25, 5, 1, dx.data(), nullptr);
+  be().depthwise_backward_weight(DType::F32, g, x.data(), dy.data(), dw.data(), ws, nullptr);
   EXPECT_TRUE(all_near(y, y_ref, 1e-5));
   EXPECT_TRUE(all_near(dx, dx_ref, 1e-5));
   EXPECT_TRUE(all_near(dw, dw_ref, 1e-5));
@@ -214,23 +180,22 @@ TEST(DepthwiseEmulatedLarge, WeightGradientIsDeterministic) {
   g.Wo = ofa::kernels::conv_out_size(g.W, 3, 2, 1);
   auto x = random_vec<float>(size_t(g.N * g.H * g.W * g.C), 8),
        dy = random_vec<float>(size_t(g.N * g.Ho * g.Wo * g.C), 9);
-  std::vector<double> ws(gpu::depthwise_backward_weight_workspace_bytes(g) / sizeof(double));
+  HostScratch ws;
   std::vector<float> ref(size_t(g.C * 9));
-  ofa::emu::set_worker_threads(1);
-  gpu::detail::backward_weight(g, x.data(), dy.data(), ref.data(), ws.data(), nullptr, 4096);
+  {
+    EmuSettings one(0, ofa::emu::Order::Forward, 1);
+    be().depthwise_backward_weight(DType::F32, g, x.data(), dy.data(), ref.data(), ws, nullptr);
+  }
   for (int workers : {4, 2})
     for (auto order : {ofa::emu::Order::Reverse, ofa::emu::Order::Forward})
       for (int64_t mb : {int64_t(3), int64_t(4096)}) {
-        ofa::emu::set_worker_threads(workers);
-        ofa::emu::set_thread_order(order);
+        EmuSettings set(mb, order, workers);
         std::vector<float> got(ref.size());
         poison(got);
-        gpu::detail::backward_weight(g, x.data(), dy.data(), got.data(), ws.data(), nullptr, mb);
+        be().depthwise_backward_weight(DType::F32, g, x.data(), dy.data(), got.data(), ws, nullptr);
         EXPECT_EQ(0, std::memcmp(got.data(), ref.data(), ref.size() * sizeof(float)))
             << workers << " workers, max_blocks " << mb;
       }
-  ofa::emu::set_worker_threads(0);
-  ofa::emu::set_thread_order(ofa::emu::Order::Forward);
 }
 
 TEST(DepthwiseEmulatedLarge, EmptyBatchWritesZeroWeightGradient) {
@@ -244,10 +209,10 @@ TEST(DepthwiseEmulatedLarge, EmptyBatchWritesZeroWeightGradient) {
   g.pad = 3;
   g.Ho = 7;
   g.Wo = 7;
-  std::vector<double> ws(gpu::depthwise_backward_weight_workspace_bytes(g) / sizeof(double));
+  HostScratch ws;
   std::vector<float> dw(size_t(5 * 49));
   poison(dw);
-  gpu::depthwise_backward_weight<float>(g, nullptr, nullptr, dw.data(), ws.data(), nullptr);
+  be().depthwise_backward_weight(DType::F32, g, nullptr, nullptr, dw.data(), ws, nullptr);
   for (float v : dw) EXPECT_EQ(v, 0.f);
 }
 
@@ -264,15 +229,15 @@ TEST(DepthwiseEmulatedLarge, ClearErrors) {
   g.Wo = 6;
   std::vector<float> buf(1000);
   const std::string m =
-      emu_error_of([&] { gpu::depthwise_forward(g, buf.data(), buf.data(), 16, 4, 1, buf.data(), nullptr); });
+      emu_error_of([&] { be().depthwise_forward(DType::F32, g, buf.data(), buf.data(), 16, 4, 1, buf.data(), nullptr); });
   EXPECT_NE(m.find("k = 3, 5, 7, got k = 4"), std::string::npos) << m;
   g.k = 3;
   g.pad = 1;
   g.Ho = 5;
   g.Wo = 5;
-  const std::string m2 =
-      emu_error_of([&] { gpu::depthwise_backward_weight(g, buf.data(), buf.data(), buf.data(), nullptr, nullptr); });
-  EXPECT_NE(m2.find("no workspace"), std::string::npos) << m2;
+  const std::string m2 = emu_error_of(
+      [&] { be().depthwise_forward(DType::I64, g, buf.data(), buf.data(), 9, 3, 1, buf.data(), nullptr); });
+  EXPECT_NE(m2.find("depthwise_forward (CUDA): dtype int64 is not supported"), std::string::npos) << m2;
 }
 
 }  // namespace
