@@ -24,8 +24,6 @@ class EmulationLimits : public ::testing::Environment {
   void SetUp() override {
     std::printf("[emulated] CUDA kernels run on the CPU emulation (kernels/cuda/emu). Not emulated:\n");
     for (const std::string& s : ::ofa::emu::unsupported_features()) std::printf("[emulated]   - %s\n", s.c_str());
-    std::printf("[emulated]   - cuBLAS GEMMs and cuDNN convolutions: replaced by reference loops of the library's\n"
-                "[emulated]     documented semantics (the argument mapping is tested; the libraries run on a GPU only)\n");
     std::fflush(stdout);
   }
 };

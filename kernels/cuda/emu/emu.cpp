@@ -28,8 +28,8 @@ namespace ofa::emu {
 
 std::vector<std::string> unsupported_features() {
   return {
-      "cuDNN calls (convolution through cuDNN: only the CUDA tests on a GPU run them)",
-      "cuBLAS calls (GEMMs: only the CUDA tests on a GPU run them)",
+      "cuDNN calls: the emulated conv2d runs a reference loop of the call's semantics (the argument mapping and the packing kernels are tested; cuDNN itself runs only in the CUDA tests on a GPU)",
+      "cuBLAS calls: the emulated gemm runs a reference loop of the call's semantics (the mapping onto column-major cuBLAS arguments is tested; cuBLAS itself runs only in the CUDA tests on a GPU)",
       "tensor-core instructions (wmma, mma.sync, wgmma) and inline PTX",
       "cooperative groups grid-wide sync (this_grid().sync()), clusters and distributed shared memory",
       "dynamic parallelism (launches from device code)",
