@@ -1,5 +1,7 @@
 #include "engine/storage.h"
 
+#include "engine/cuda_context.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -87,38 +89,27 @@ class CpuAllocator final : public Allocator {
 
 }  // namespace
 
-#ifdef OFA_WITH_CUDA
-Allocator* cuda_allocator(int device);  // engine/cuda_runtime.cu
-void cuda_copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
-int cuda_device_count_impl();
-#endif
-
 Allocator* allocator_for(Device d) {
   static CpuAllocator cpu;
   if (d.is_cpu()) return &cpu;
-#ifdef OFA_WITH_CUDA
-  return cuda_allocator(d.index);
-#else
-  throw Error("this build has no CUDA backend: reconfigure with -DOFA_CUDA=ON on a machine with the CUDA toolkit");
-#endif
+  return cuda_caching_allocator(d.index);
 }
 
 int cuda_device_count() {
-#ifdef OFA_WITH_CUDA
-  return cuda_device_count_impl();
-#else
-  return 0;
-#endif
+  kernels::CudaBackend* b = cuda_backend_or_null();
+  return b ? b->device_count() : 0;
 }
 
 bool cuda_available() { return cuda_device_count() > 0; }
 
-Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  data_ = allocator_for(device)->allocate(nbytes);
+Storage::Storage(size_t nbytes, Device device) : Storage(nbytes, device, allocator_for(device)) {}
+
+Storage::Storage(size_t nbytes, Device device, Allocator* alloc) : nbytes_(nbytes), device_(device), alloc_(alloc) {
+  data_ = alloc_->allocate(nbytes);
 }
 
 Storage::~Storage() {
-  if (data_) allocator_for(device_)->deallocate(data_, nbytes_);
+  if (data_) alloc_->deallocate(data_, nbytes_);
 }
 
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) {
@@ -127,11 +118,17 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     std::memcpy(dst, src, nbytes);
     return;
   }
-#ifdef OFA_WITH_CUDA
-  cuda_copy_bytes(dst, dst_dev, src, src_dev, nbytes);
-#else
-  throw Error("copy to or from a CUDA device in a build without CUDA");
-#endif
+  OFA_CHECK(dst_dev.is_cpu() || src_dev.is_cpu() || dst_dev == src_dev, "copy between two CUDA devices (",
+            src_dev.str(), " to ", dst_dev.str(), ") is not supported; stage it through the CPU");
+  const int dev = dst_dev.is_cuda() ? dst_dev.index : src_dev.index;
+  const kernels::CopyKind kind = dst_dev.is_cpu()   ? kernels::CopyKind::DeviceToHost
+                                 : src_dev.is_cpu() ? kernels::CopyKind::HostToDevice
+                                                    : kernels::CopyKind::DeviceToDevice;
+  kernels::Stream s = cuda_stream(dev);
+  cuda_backend().memcpy_async(dst, src, nbytes, kind, s);
+  // Reading results back is where kernels' invalid-index records surface.
+  if (kind == kernels::CopyKind::DeviceToHost) cuda_check_errors(dev);
+  else cuda_backend().stream_synchronize(s);
 }
 
 }  // namespace ofa

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/common/strided_loop.h"
@@ -91,7 +92,22 @@ template int64_t* Tensor::data<int64_t>() const;
 
 // ------------------------------------------------------------ creation
 
+namespace {
+Tensor make_tensor(const Shape& shape, const Shape& strides, DType dtype, Device dev, Allocator* alloc);
+}  // namespace
+
 Tensor empty_strided(const Shape& shape, const Shape& strides, DType dtype, Device dev) {
+  return make_tensor(shape, strides, dtype, dev, allocator_for(dev));
+}
+
+Tensor empty_pinned(const Shape& shape, DType dtype, MemoryFormat f) {
+  return make_tensor(shape, contiguous_strides(shape, f), dtype, Device::cpu(), cuda_pinned_allocator());
+}
+
+bool Tensor::is_pinned() const { return device().is_cpu() && numel() > 0 && cuda_is_pinned(raw_data()); }
+
+namespace {
+Tensor make_tensor(const Shape& shape, const Shape& strides, DType dtype, Device dev, Allocator* alloc) {
   OFA_CHECK(shape.size() == strides.size(), "empty_strided: shape ", shape_str(shape), " and strides ",
             shape_str(strides), " differ in rank");
   int64_t span = 1;
@@ -110,12 +126,13 @@ Tensor empty_strided(const Shape& shape, const Shape& strides, DType dtype, Devi
   OFA_CHECK(static_cast<uint64_t>(span) <= (uint64_t(1) << 62) / dtype_size(dtype), "tensor of shape ",
             shape_str(shape), " is too large to allocate");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(span) * dtype_size(dtype), dev);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(span) * dtype_size(dtype), dev, alloc);
   impl->shape = shape;
   impl->strides = strides;
   impl->dtype = dtype;
   return Tensor(impl);
 }
+}  // namespace
 
 Tensor empty(const Shape& shape, DType dtype, Device dev, MemoryFormat f) {
   return empty_strided(shape, contiguous_strides(shape, f), dtype, dev);
@@ -482,6 +499,22 @@ Tensor Tensor::to(Device d) const {
   return out;
 }
 
+Tensor Tensor::to(Device d, bool non_blocking) const {
+  if (!non_blocking || !d.is_cuda() || !device().is_cpu() || !is_dense() || !is_pinned()) return to(d);
+  Tensor out = empty_strided(shape(), strides(), dtype(), d);
+  const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
+  kernels::Stream s = cuda_stream(d.index);
+  cuda_backend().memcpy_async(out.raw_data(), raw_data(), bytes, kernels::CopyKind::HostToDevice, s);
+  cuda_pinned_record(raw_data(), s);  // the buffer stays unreused until the copy is done
+  if (any_requires_grad({this})) {
+    auto node = std::make_shared<CopyBackward>();
+    node->in_dtype = dtype();
+    node->in_device = device();
+    set_history(out, node, {this});
+  }
+  return out;
+}
+
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
   Tensor out = empty(shape(), t, device());
@@ -521,7 +554,11 @@ void Tensor::check_inplace(const char* op) const {
 
 Tensor& Tensor::fill_(double v) {
   check_inplace("fill_");
-  if (!device().is_cpu()) OFA_NO_CUDA_KERNEL("fill_");
+  if (device().is_cuda()) {
+    if (numel() == 0) return *this;
+    cuda_backend().fill(dtype(), raw_data(), cuda_args<1>("fill_", shape(), {strides()}), v, cuda_stream(device().index));
+    return *this;
+  }
   OFA_DISPATCH_ALL(dtype(), "fill_", [&] {
     const scalar_t x = static_cast<scalar_t>(v);
     scalar_t* base = data<scalar_t>();
@@ -545,7 +582,12 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
     copy_bytes(staged.raw_data(), device(), c.raw_data(), c.device(), static_cast<size_t>(numel()) * dtype_size(src.dtype()));
     return copy_(staged);
   }
-  if (!device().is_cpu()) OFA_NO_CUDA_KERNEL("copy_");
+  if (device().is_cuda()) {
+    if (numel() == 0) return *this;
+    cuda_backend().copy(dtype(), raw_data(), src.dtype(), src.raw_data(),
+                        cuda_args<2>("copy_", shape(), {strides(), src.strides()}), cuda_stream(device().index));
+    return *this;
+  }
   OFA_DISPATCH_ALL(dtype(), "copy_", [&] {
     using dst_t = scalar_t;
     dst_t* dbase = data<dst_t>();
@@ -572,7 +614,12 @@ Tensor& Tensor::add_(const Tensor& other_in, double alpha) {
   OFA_CHECK(dtype() == other_in.dtype(), "add_: dtype ", dtype_name(dtype()), " += ", dtype_name(other_in.dtype()));
   Tensor other = other_in.detach();
   if (other.shape() != shape()) other = other.expand(shape());
-  if (!device().is_cpu()) OFA_NO_CUDA_KERNEL("add_");
+  if (device().is_cuda()) {
+    if (numel() == 0) return *this;
+    cuda_backend().axpy(dtype(), raw_data(), other.raw_data(), alpha,
+                        cuda_args<2>("add_", shape(), {strides(), other.strides()}), cuda_stream(device().index));
+    return *this;
+  }
   OFA_DISPATCH_FLOATING(dtype(), "add_", [&] {
     scalar_t* dbase = data<scalar_t>();
     const scalar_t* obase = other.data<scalar_t>();
@@ -589,7 +636,11 @@ Tensor& Tensor::add_(const Tensor& other_in, double alpha) {
 
 Tensor& Tensor::mul_(double v) {
   check_inplace("mul_");
-  if (!device().is_cpu()) OFA_NO_CUDA_KERNEL("mul_");
+  if (device().is_cuda()) {
+    if (numel() == 0) return *this;
+    cuda_backend().scale(dtype(), raw_data(), v, cuda_args<1>("mul_", shape(), {strides()}), cuda_stream(device().index));
+    return *this;
+  }
   OFA_DISPATCH_FLOATING(dtype(), "mul_", [&] {
     scalar_t* base = data<scalar_t>();
     const scalar_t x = static_cast<scalar_t>(v);

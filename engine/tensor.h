@@ -82,7 +82,13 @@ class Tensor {
   Tensor contiguous(MemoryFormat f = MemoryFormat::Contiguous) const;
   Tensor clone(MemoryFormat f = MemoryFormat::Contiguous) const;  // always copies
   Tensor to(Device d) const;
+  // non_blocking: a copy from pinned host memory (empty_pinned) to a CUDA
+  // device returns once enqueued on the device's compute stream (later ops
+  // there see the data; the pinned buffer is not reused before the copy is
+  // done). Otherwise the same as to(d).
+  Tensor to(Device d, bool non_blocking) const;
   Tensor to(DType t) const;
+  bool is_pinned() const;  // a CPU tensor in page-locked memory
   Tensor detach() const;  // shares storage, no history
 
   // ---- autograd
@@ -119,6 +125,10 @@ class Tensor {
 Tensor empty(const Shape& shape, DType dtype = DType::F32, Device dev = Device::cpu(),
              MemoryFormat f = MemoryFormat::Contiguous);
 Tensor empty_strided(const Shape& shape, const Shape& strides, DType dtype, Device dev);
+// A CPU tensor in page-locked host memory, for asynchronous copies to a CUDA
+// device (needs a CUDA device; pageable memory, with a warning, when the
+// system refuses to pin).
+Tensor empty_pinned(const Shape& shape, DType dtype = DType::F32, MemoryFormat f = MemoryFormat::Contiguous);
 // Same shape and dtype; same strides when `like` is dense, else contiguous.
 Tensor empty_like(const Tensor& like);
 Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device dev = Device::cpu(),

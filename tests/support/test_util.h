@@ -8,6 +8,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "kernels/cuda/backend.h"
 
 namespace ofa::test {
 
@@ -69,5 +70,5 @@ inline bool has(const std::string& s, const std::string& part) { return s.find(p
   do {                                                                                      \
     if (!::ofa::cuda_available())                                                           \
       GTEST_SKIP() << "SKIPPED: no CUDA device (this build "                                \
-                   << (::ofa::cuda_device_count() == 0 ? "sees no GPU" : "has no CUDA backend") << ")"; \
+                   << (::ofa::kernels::gpu_backend() ? "sees no GPU" : "has no GPU backend") << ")";     \
   } while (0)
