@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/common/conv_math.h"
@@ -131,6 +132,19 @@ struct DepthwiseConv2dBackward final : Node {
     Tensor dx, dw;
     if (need_x) dx = empty(x.shape(), x.dtype(), x.device(), MemoryFormat::ChannelsLast);
     if (need_w) dw = empty(w.shape(), w.dtype(), w.device());
+    if (x.device().is_cuda()) {
+      const int dev = x.device().index;
+      kernels::CudaBackend& be = cuda_backend();
+      if (need_x)
+        be.depthwise_backward_input(x.dtype(), geom, dy.raw_data(), w.raw_data(), w.stride(0), w.stride(2),
+                                    w.stride(3), dx.raw_data(), cuda_stream(dev));
+      if (need_w) {
+        CudaScratch scratch(dev);
+        be.depthwise_backward_weight(x.dtype(), geom, x.raw_data(), dy.raw_data(), dw.raw_data(), scratch,
+                                     cuda_stream(dev));
+      }
+      return {dx, dw};
+    }
     OFA_DISPATCH_FLOATING(x.dtype(), "depthwise_conv2d backward", [&] {
       if (need_x)
         kernels::cpu::depthwise_backward_input<scalar_t>(geom, dy.data<scalar_t>(), w.data<scalar_t>(), w.stride(0),
@@ -257,15 +271,19 @@ Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, int64_t stride) {
   g.Ho = kernels::conv_out_size(g.H, k, stride, g.pad);
   g.Wo = kernels::conv_out_size(g.W, k, stride, g.pad);
   OFA_CHECK(g.Ho > 0 && g.Wo > 0, "depthwise_conv2d: input x ", shape_str(x.shape()), " has an empty spatial size");
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("depthwise_conv2d");
 
   Tensor xc = x.detach().contiguous(MemoryFormat::ChannelsLast);
   Tensor wd = w.detach();  // read through its strides, never copied
   Tensor y = empty({g.N, g.C, g.Ho, g.Wo}, x.dtype(), x.device(), MemoryFormat::ChannelsLast);
-  OFA_DISPATCH_FLOATING(x.dtype(), "depthwise_conv2d", [&] {
-    kernels::cpu::depthwise_forward<scalar_t>(g, xc.data<scalar_t>(), wd.data<scalar_t>(), wd.stride(0), wd.stride(2),
-                                              wd.stride(3), y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) {
+    cuda_backend().depthwise_forward(x.dtype(), g, xc.raw_data(), wd.raw_data(), wd.stride(0), wd.stride(2),
+                                     wd.stride(3), y.raw_data(), cuda_stream(x.device().index));
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), "depthwise_conv2d", [&] {
+      kernels::cpu::depthwise_forward<scalar_t>(g, xc.data<scalar_t>(), wd.data<scalar_t>(), wd.stride(0),
+                                                wd.stride(2), wd.stride(3), y.data<scalar_t>());
+    });
+  }
   if (any_requires_grad({&x, &w})) {
     auto n = std::make_shared<DepthwiseConv2dBackward>();
     n->x = xc;

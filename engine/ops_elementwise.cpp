@@ -1,5 +1,6 @@
 // defines: add, sub, mul (broadcasting, and with a scalar), relu, relu6, hswish, hsigmoid
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/activation.h"
@@ -27,7 +28,13 @@ Tensor binary_forward(BinOp op, const char* name, const Tensor& a, const Tensor&
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape());
   Tensor out = broadcast_output(a, b, out_shape);
   Tensor ae = a.detach().expand(out_shape), be = b.detach().expand(out_shape);
-  if (!a.device().is_cpu()) OFA_NO_CUDA_KERNEL(name);
+  if (a.device().is_cuda()) {
+    if (out.numel() > 0)
+      cuda_backend().binary(op, a.dtype(), out.raw_data(), ae.raw_data(), be.raw_data(),
+                            cuda_args<3>(name, out_shape, {out.strides(), ae.strides(), be.strides()}),
+                            cuda_stream(a.device().index));
+    return out;
+  }
   OFA_DISPATCH_FLOATING(a.dtype(), name, [&] {
     kernels::cpu::binary_strided<scalar_t>(op, out_shape, out.data<scalar_t>(), out.strides(), ae.data<scalar_t>(),
                                            ae.strides(), be.data<scalar_t>(), be.strides());
@@ -98,7 +105,10 @@ namespace {
 Tensor scalar_forward(kernels::cpu::ScalarOp op, const char* name, const Tensor& a, double s) {
   Tensor x = a.is_dense() ? a.detach() : a.detach().contiguous();
   Tensor out = empty_like(x);
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL(name);
+  if (x.device().is_cuda()) {
+    cuda_backend().scalar_op(op, x.dtype(), x.raw_data(), s, out.raw_data(), x.numel(), cuda_stream(x.device().index));
+    return out;
+  }
   OFA_DISPATCH_FLOATING(x.dtype(), name, [&] {
     kernels::cpu::scalar_op<scalar_t>(op, x.data<scalar_t>(), static_cast<scalar_t>(s), out.data<scalar_t>(), x.numel());
   });
@@ -149,7 +159,11 @@ struct ActivationBackward final : Node {
     OFA_CHECK(x.defined(), act_name(act), " backward: saved input was freed; pass retain_graph=true");
     Tensor gy = g[0].strides() == x.strides() ? g[0] : empty_like(x).copy_(g[0]);
     Tensor gx = empty_like(x);
-    if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL(act_name(act));
+    if (x.device().is_cuda()) {
+      cuda_backend().activation_backward(act, x.dtype(), x.raw_data(), gy.raw_data(), gx.raw_data(), x.numel(),
+                                         cuda_stream(x.device().index));
+      return {gx};
+    }
     OFA_DISPATCH_FLOATING(x.dtype(), act_name(act), [&] {
       kernels::cpu::activation_backward<scalar_t>(act, x.data<scalar_t>(), gy.data<scalar_t>(), gx.data<scalar_t>(),
                                                   x.numel());
@@ -164,10 +178,14 @@ Tensor activation(Act act, const Tensor& in) {
   OFA_CHECK(in.defined(), act_name(act), ": undefined input");
   Tensor x = in.is_dense() ? in.detach() : in.detach().contiguous();
   Tensor y = empty_like(x);
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL(act_name(act));
-  OFA_DISPATCH_FLOATING(x.dtype(), act_name(act), [&] {
-    kernels::cpu::activation_forward<scalar_t>(act, x.data<scalar_t>(), y.data<scalar_t>(), x.numel());
-  });
+  if (x.device().is_cuda()) {
+    cuda_backend().activation_forward(act, x.dtype(), x.raw_data(), y.raw_data(), x.numel(),
+                                      cuda_stream(x.device().index));
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), act_name(act), [&] {
+      kernels::cpu::activation_forward<scalar_t>(act, x.data<scalar_t>(), y.data<scalar_t>(), x.numel());
+    });
+  }
   if (any_requires_grad({&in})) {
     auto n = std::make_shared<ActivationBackward>();
     n->act = act;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "kernels/common/philox.h"
 #include "kernels/common/strided_loop.h"
@@ -21,15 +22,22 @@ namespace {
 // Fills t with f(seed, counter) where the counter of the element at row-major
 // position i is base + i, whatever t's strides: the draw does not depend on
 // memory layout or thread count.
+// On a CUDA tensor the same draws come from the device kernel (dist, p0, p1:
+// kernels::CudaBackend::random_fill).
 template <class F>
-void fill_with(Tensor& t, Generator* g, const char* name, F&& f) {
+void fill_with(Tensor& t, Generator* g, const char* name, kernels::RandomDist dist, double p0, double p1, F&& f) {
   OFA_CHECK(!(GradMode::enabled() && t.requires_grad()), name, ": in-place fill of a tensor that requires grad; use NoGradGuard");
   OFA_CHECK(is_floating(t.dtype()), name, ": needs a floating tensor, got ", dtype_name(t.dtype()));
-  if (!t.device().is_cpu()) OFA_NO_CUDA_KERNEL(name);
   Generator& gen = g ? *g : default_generator();
   const uint64_t seed = gen.state().seed;
   const uint64_t base = gen.advance(static_cast<uint64_t>(t.numel()));
   const Shape rm = contiguous_strides(t.shape());  // row-major position of each element
+  if (t.device().is_cuda()) {
+    if (t.numel() > 0)
+      cuda_backend().random_fill(t.dtype(), t.raw_data(), cuda_args<2>(name, t.shape(), {t.strides(), rm}), seed, base,
+                                 dist, p0, p1, cuda_stream(t.device().index));
+    return;
+  }
   OFA_DISPATCH_FLOATING(t.dtype(), name, [&] {
     scalar_t* p = t.data<scalar_t>();
     kernels::StridedLayout<2> L{t.shape(), {t.strides(), rm}};
@@ -49,14 +57,14 @@ T unit(const kernels::Philox4& r) {
 }  // namespace
 
 void uniform_(Tensor& t, double lo, double hi, Generator* g) {
-  fill_with(t, g, "uniform_", [=](uint64_t seed, uint64_t c, auto tag) {
+  fill_with(t, g, "uniform_", kernels::RandomDist::Uniform, lo, hi, [=](uint64_t seed, uint64_t c, auto tag) {
     using T = decltype(tag);
     return static_cast<T>(lo) + static_cast<T>(hi - lo) * unit<T>(kernels::philox4x32_10(seed, c));
   });
 }
 
 void normal_(Tensor& t, double mean, double std, Generator* g) {
-  fill_with(t, g, "normal_", [=](uint64_t seed, uint64_t c, auto) {
+  fill_with(t, g, "normal_", kernels::RandomDist::Normal, mean, std, [=](uint64_t seed, uint64_t c, auto) {
     // Box-Muller on two independent uniforms of the same counter.
     kernels::Philox4 r = kernels::philox4x32_10(seed, c);
     double u1 = kernels::u64_to_unit_double(r.v[0], r.v[1]);
@@ -68,7 +76,7 @@ void normal_(Tensor& t, double mean, double std, Generator* g) {
 
 void bernoulli_(Tensor& t, double p, Generator* g) {
   OFA_CHECK(p >= 0.0 && p <= 1.0, "bernoulli_: probability ", p, " outside [0, 1]");
-  fill_with(t, g, "bernoulli_", [=](uint64_t seed, uint64_t c, auto) {
+  fill_with(t, g, "bernoulli_", kernels::RandomDist::Bernoulli, p, 0.0, [=](uint64_t seed, uint64_t c, auto) {
     const kernels::Philox4 r = kernels::philox4x32_10(seed, c);
     return kernels::u64_to_unit_double(r.v[0], r.v[1]) < p ? 1.0 : 0.0;
   });

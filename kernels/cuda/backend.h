@@ -148,14 +148,27 @@ class CudaBackend {
   virtual void gemm(DType t, const MatArg& A, const MatArg& B, double alpha, double beta, void* C, int64_t ldc,
                     int64_t c_batch_stride, int64_t batch, Stream s) = 0;
 
-  // ---------------------------------------------------------------- convolution (conv2d.cu: cuDNN)
-  // NHWC x [N, H, W, Cin] and y [N, Ho, Wo, Cout] dense; w dense
-  // [Cout, Cin / groups, kh, kw]; bias [Cout] dense or null. Algorithms are
-  // chosen once per geometry and cached.
-  virtual void conv2d_forward(DType t, const Conv2dGeom& g, const void* x, const void* w, const void* bias, void* y,
-                              Scratch& scratch, Stream s) = 0;
-  virtual void conv2d_backward_input(DType t, const Conv2dGeom& g, const void* dy, const void* w, void* dx,
-                                     Scratch& scratch, Stream s) = 0;
+  // out[j * out_stride] = sum over rows i of a[i * lda + j] (a [rows, cols]):
+  // the bias gradient of a linear layer; fixed order (deterministic).
+  virtual void sum_rows(DType t, const void* a, int64_t rows, int64_t cols, int64_t lda, void* out,
+                        int64_t out_stride, Scratch& scratch, Stream s) = 0;
+  // y[i * ldy + j] = v[j * v_stride]: the bias of a linear layer before the GEMM adds to it.
+  virtual void fill_rows(DType t, void* y, int64_t rows, int64_t cols, int64_t ldy, const void* v, int64_t v_stride,
+                         Stream s) = 0;
+
+  // ---------------------------------------------------------------- convolution (conv2d.cu: cuBLAS / cuDNN)
+  // As kernels/cpu/conv2d.h: NHWC x [N, H, W, Cin] and y [N, Ho, Wo, Cout]
+  // dense; the weight [Cout, Cin / groups, kh, kw] read as the matrix
+  // [Cout, K_g] with element (o, q) at w[o * w_rs + q * w_cs] (an active
+  // slice of a larger weight, not copied for the pointwise convolutions,
+  // which are one GEMM over the pixels); bias [Cout] at bias_stride or null.
+  // The others go to cuDNN (NHWC, algorithms chosen once per geometry).
+  virtual void conv2d_forward(DType t, const Conv2dGeom& g, const void* x, const void* w, int64_t w_rs, int64_t w_cs,
+                              const void* bias, int64_t bias_stride, void* y, Scratch& scratch, Stream s) = 0;
+  // dx fully written.
+  virtual void conv2d_backward_input(DType t, const Conv2dGeom& g, const void* dy, const void* w, int64_t w_rs,
+                                     int64_t w_cs, void* dx, Scratch& scratch, Stream s) = 0;
+  // dw dense [Cout, K_g], fully written.
   virtual void conv2d_backward_weight(DType t, const Conv2dGeom& g, const void* x, const void* dy, void* dw,
                                       Scratch& scratch, Stream s) = 0;
 

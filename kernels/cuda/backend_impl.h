@@ -112,10 +112,15 @@ class Backend final : public CudaBackend {
   void gemm(DType t, const MatArg& A, const MatArg& B, double alpha, double beta, void* C, int64_t ldc,
             int64_t c_batch_stride, int64_t batch, Stream s) override;
 
-  void conv2d_forward(DType t, const Conv2dGeom& g, const void* x, const void* w, const void* bias, void* y,
-                      Scratch& scratch, Stream s) override;
-  void conv2d_backward_input(DType t, const Conv2dGeom& g, const void* dy, const void* w, void* dx, Scratch& scratch,
-                             Stream s) override;
+  void sum_rows(DType t, const void* a, int64_t rows, int64_t cols, int64_t lda, void* out, int64_t out_stride,
+                Scratch& scratch, Stream s) override;
+  void fill_rows(DType t, void* y, int64_t rows, int64_t cols, int64_t ldy, const void* v, int64_t v_stride,
+                 Stream s) override;
+
+  void conv2d_forward(DType t, const Conv2dGeom& g, const void* x, const void* w, int64_t w_rs, int64_t w_cs,
+                      const void* bias, int64_t bias_stride, void* y, Scratch& scratch, Stream s) override;
+  void conv2d_backward_input(DType t, const Conv2dGeom& g, const void* dy, const void* w, int64_t w_rs, int64_t w_cs,
+                             void* dx, Scratch& scratch, Stream s) override;
   void conv2d_backward_weight(DType t, const Conv2dGeom& g, const void* x, const void* dy, void* dw, Scratch& scratch,
                               Stream s) override;
 
