@@ -241,6 +241,7 @@ class CudaBackend {
     int64_t shape[kMaxDims];      // the index's (and output's) shape
     int64_t x_strides[kMaxDims];  // the input's strides
     int64_t x_dim_size;           // the input's size along dim
+    int64_t x_shape[kMaxDims];    // the input's (gx's) shape: gather_backward writes all of gx
   };
   virtual void gather_forward(DType t, const void* x, const int64_t* index, const GatherArgs& a, void* out,
                               DeviceError* err, Stream s) = 0;
