@@ -49,6 +49,20 @@ Tensor mm_raw(Tensor A, Tensor B, const Tensor& bias = Tensor()) {
   const bool batched = A.dim() == 3;
   const int64_t nb = batched ? A.size(0) : 1, M = A.size(-2), N = B.size(-1);
   Tensor C = empty(batched ? Shape{nb, M, N} : Shape{M, N}, A.dtype(), A.device());
+  if (A.device().is_cuda()) {
+    if (C.numel() == 0) return C;
+    const kernels::Stream s = cuda_stream(A.device().index);
+    kernels::CudaBackend& be = cuda_backend();
+    if (bias.defined())
+      be.fill_rows(A.dtype(), C.raw_data(), nb * M, N, N, bias.raw_data(), bias.stride(0), s);
+    auto arg = [&](const Tensor& t) {
+      const int64_t d = t.dim();
+      return kernels::CudaBackend::MatArg{t.raw_data(), t.size(d - 2), t.size(d - 1), t.stride(d - 2),
+                                          t.stride(d - 1), d == 3 ? t.stride(0) : 0};
+    };
+    be.gemm(A.dtype(), arg(A), arg(B), 1.0, bias.defined() ? 1.0 : 0.0, C.raw_data(), N, M * N, nb, s);
+    return C;
+  }
   OFA_DISPATCH_FLOATING(A.dtype(), "matmul", [&] {
     scalar_t* c = C.data<scalar_t>();
     for (int64_t b = 0; b < nb; ++b) {
@@ -65,6 +79,12 @@ Tensor mm_raw(Tensor A, Tensor B, const Tensor& bias = Tensor()) {
 Tensor sum_rows_raw(const Tensor& m2d) {
   Tensor m = m2d.stride(1) == 1 || m2d.size(1) <= 1 ? m2d : m2d.contiguous();
   Tensor out = empty({m.size(1)}, m.dtype(), m.device());
+  if (m.device().is_cuda()) {
+    CudaScratch scratch(m.device().index);
+    cuda_backend().sum_rows(m.dtype(), m.raw_data(), m.size(0), m.size(1), m.size(0) > 1 ? m.stride(0) : m.size(1),
+                            out.raw_data(), 1, scratch, cuda_stream(m.device().index));
+    return out;
+  }
   OFA_DISPATCH_FLOATING(m.dtype(), "bias gradient", [&] {
     kernels::cpu::sum_rows<scalar_t>(m.data<scalar_t>(), m.size(0), m.size(1), m.size(0) > 1 ? m.stride(0) : m.size(1),
                                      out.data<scalar_t>(), 1);
@@ -105,14 +125,26 @@ struct Conv2dBackward final : Node {
     Tensor dx, dw, db;
     if (need_x) dx = empty(x.shape(), x.dtype(), x.device(), MemoryFormat::ChannelsLast);
     if (need_w) dw = empty(w.shape(), w.dtype(), w.device());
-    OFA_DISPATCH_FLOATING(x.dtype(), "conv2d backward", [&] {
+    if (x.device().is_cuda()) {
+      const int dev = x.device().index;
+      kernels::CudaBackend& be = cuda_backend();
+      CudaScratch scratch(dev);
       if (need_x)
-        kernels::cpu::conv2d_backward_input<scalar_t>(geom, dy.data<scalar_t>(), w.data<scalar_t>(), w_rs, w_cs,
-                                                      dx.data<scalar_t>());
+        be.conv2d_backward_input(x.dtype(), geom, dy.raw_data(), w.raw_data(), w_rs, w_cs, dx.raw_data(), scratch,
+                                 cuda_stream(dev));
       if (need_w)
-        kernels::cpu::conv2d_backward_weight<scalar_t>(geom, x.data<scalar_t>(), dy.data<scalar_t>(),
-                                                       dw.data<scalar_t>());
-    });
+        be.conv2d_backward_weight(x.dtype(), geom, x.raw_data(), dy.raw_data(), dw.raw_data(), scratch,
+                                  cuda_stream(dev));
+    } else {
+      OFA_DISPATCH_FLOATING(x.dtype(), "conv2d backward", [&] {
+        if (need_x)
+          kernels::cpu::conv2d_backward_input<scalar_t>(geom, dy.data<scalar_t>(), w.data<scalar_t>(), w_rs, w_cs,
+                                                        dx.data<scalar_t>());
+        if (need_w)
+          kernels::cpu::conv2d_backward_weight<scalar_t>(geom, x.data<scalar_t>(), dy.data<scalar_t>(),
+                                                         dw.data<scalar_t>());
+      });
+    }
     if (need_b) db = sum_rows_raw(dy.permute({0, 2, 3, 1}).reshape({geom.N * geom.Ho * geom.Wo, geom.Cout}));
     return {dx, dw, db};
   }
@@ -222,7 +254,6 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   g.Wo = kernels::conv_out_size(g.W, g.kw, g.sw, g.pw);
   OFA_CHECK(g.Ho > 0 && g.Wo > 0, "conv2d: input x ", shape_str(x.shape()), " padded by [", g.ph, ", ", g.pw,
             "] is smaller than the kernel of weight ", shape_str(w.shape()));
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("conv2d");
 
   Tensor xc = x.detach().contiguous(MemoryFormat::ChannelsLast);
   // The weight is read in place (leading slices included); a copy is made
@@ -234,11 +265,18 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     flatten_weight(wd, &rs, &cs);
   }
   Tensor y = empty({g.N, Cout, g.Ho, g.Wo}, x.dtype(), x.device(), MemoryFormat::ChannelsLast);
-  OFA_DISPATCH_FLOATING(x.dtype(), "conv2d", [&] {
-    kernels::cpu::conv2d_forward<scalar_t>(g, xc.data<scalar_t>(), wd.data<scalar_t>(), rs, cs,
-                                           bias.defined() ? bias.data<scalar_t>() : nullptr,
-                                           bias.defined() ? bias.stride(0) : 0, y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) {
+    CudaScratch scratch(x.device().index);
+    cuda_backend().conv2d_forward(x.dtype(), g, xc.raw_data(), wd.raw_data(), rs, cs,
+                                  bias.defined() ? bias.raw_data() : nullptr, bias.defined() ? bias.stride(0) : 0,
+                                  y.raw_data(), scratch, cuda_stream(x.device().index));
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), "conv2d", [&] {
+      kernels::cpu::conv2d_forward<scalar_t>(g, xc.data<scalar_t>(), wd.data<scalar_t>(), rs, cs,
+                                             bias.defined() ? bias.data<scalar_t>() : nullptr,
+                                             bias.defined() ? bias.stride(0) : 0, y.data<scalar_t>());
+    });
+  }
   if (any_requires_grad({&x, &w, &bias})) {
     auto n = std::make_shared<Conv2dBackward>();
     n->x = xc;
@@ -311,7 +349,6 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     OFA_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias ", shape_str(bias.shape()), " must be [", out,
               "] for weight ", shape_str(w.shape()));
   }
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("linear");
   int64_t M = 1;
   for (int64_t d = 0; d + 1 < x.dim(); ++d) M *= x.size(d);
   Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({M, in});
@@ -342,7 +379,6 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             shape_str(b.shape()), " (a's last dim must equal b's second to last)");
   OFA_CHECK(a.dim() == 2 || a.size(0) == b.size(0), "matmul: batch sizes differ: a ", shape_str(a.shape()), " and b ",
             shape_str(b.shape()));
-  if (!a.device().is_cpu()) OFA_NO_CUDA_KERNEL("matmul");
   Tensor ad = a.detach(), bd = b.detach();
   Tensor y = mm_raw(ad, bd);
   if (any_requires_grad({&a, &b})) {

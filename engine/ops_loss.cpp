@@ -1,5 +1,6 @@
 // defines: log_softmax, softmax, cross_entropy, cross_entropy_soft, mse_loss
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/softmax.h"
@@ -20,6 +21,13 @@ void split_at(const Tensor& x, int64_t d, int64_t* outer, int64_t* K, int64_t* i
 // The scalar gradient of a 0-D loss, on the host.
 double loss_grad(const std::vector<Tensor>& g) { return g[0].defined() ? g[0].item() : 0.0; }
 
+// The same on a CUDA device: a 0-D tensor of the loss's dtype that stays on
+// the device (the kernels read it there; no synchronisation per step).
+Tensor loss_grad_device(const std::vector<Tensor>& g, const Tensor& like) {
+  if (!g[0].defined()) return zeros({}, like.dtype(), like.device());
+  return g[0].dtype() == like.dtype() ? g[0].contiguous() : g[0].to(like.dtype());
+}
+
 struct SoftmaxBackward final : Node {
   Tensor y;  // detached row-major output
   int64_t dim = 0;
@@ -31,7 +39,11 @@ struct SoftmaxBackward final : Node {
     Tensor gx = empty_like(y);
     int64_t outer, K, inner;
     split_at(y, dim, &outer, &K, &inner);
-    if (!y.device().is_cpu()) OFA_NO_CUDA_KERNEL(nm);
+    if (y.device().is_cuda()) {
+      cuda_backend().softmax_backward(y.dtype(), y.raw_data(), gy.raw_data(), gx.raw_data(), outer, K, inner, log,
+                                      cuda_stream(y.device().index));
+      return {gx};
+    }
     OFA_DISPATCH_FLOATING(y.dtype(), nm, [&] {
       kernels::cpu::softmax_backward<scalar_t>(y.data<scalar_t>(), gy.data<scalar_t>(), gx.data<scalar_t>(), outer, K,
                                                inner, log);
@@ -53,10 +65,15 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   int64_t outer, K, inner;
   split_at(x, d, &outer, &K, &inner);
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL(nm);
-  OFA_DISPATCH_FLOATING(x.dtype(), nm, [&] {
-    kernels::cpu::softmax_forward<scalar_t>(x.data<scalar_t>(), y.data<scalar_t>(), outer, K, inner, log);
-  });
+  if (x.device().is_cuda()) {
+    if (x.numel() > 0)
+      cuda_backend().softmax_forward(x.dtype(), x.raw_data(), y.raw_data(), outer, K, inner, log,
+                                     cuda_stream(x.device().index));
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), nm, [&] {
+      kernels::cpu::softmax_forward<scalar_t>(x.data<scalar_t>(), y.data<scalar_t>(), outer, K, inner, log);
+    });
+  }
   if (any_requires_grad({&x_in})) {
     auto n = std::make_shared<SoftmaxBackward>();
     n->y = y.detach();  // not y itself: the node must not own its own output
@@ -88,8 +105,14 @@ struct CrossEntropyBackward final : Node {
     OFA_CHECK(x.defined(), "cross_entropy backward: saved tensors were freed by an earlier backward; pass retain_graph=true");
     const int64_t N = x.size(0), K = x.size(1);
     Tensor gx = empty_like(x);
+    if (x.device().is_cuda()) {
+      const Tensor gl = loss_grad_device(g, x);
+      cuda_backend().cross_entropy_backward(x.dtype(), x.raw_data(), target.data<int64_t>(), lse.data<double>(), N, K,
+                                            ls, gl.raw_data(), N > 0 ? 1.0 / static_cast<double>(N) : 0.0,
+                                            gx.raw_data(), cuda_stream(x.device().index));
+      return {gx};
+    }
     const double scale = N > 0 ? loss_grad(g) / static_cast<double>(N) : 0.0;
-    if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("cross_entropy backward");
     OFA_DISPATCH_FLOATING(x.dtype(), "cross_entropy backward", [&] {
       kernels::cpu::cross_entropy_backward<scalar_t>(x.data<scalar_t>(), target.data<int64_t>(), lse.data<double>(), N,
                                                      K, ls, scale, gx.data<scalar_t>());
@@ -112,20 +135,31 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target_in, double label
   OFA_CHECK_SAME_DEVICE("cross_entropy", logits, target_in);
   OFA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "cross_entropy: label_smoothing ", label_smoothing,
             " is outside [0, 1]");
-  if (!logits.device().is_cpu()) OFA_NO_CUDA_KERNEL("cross_entropy");
   Tensor target = target_in.detach().contiguous();
-  const int64_t* t = target.data<int64_t>();
-  for (int64_t n = 0; n < N; ++n)
-    OFA_CHECK(t[n] >= 0 && t[n] < K, "cross_entropy: target[", n, "] = ", t[n], " is not a class label in [0, ", K,
-              ") for logits of shape ", shape_str(logits.shape()), " (K = ", K, " classes)");
   Tensor x = logits.detach().contiguous();
-  Tensor lse = empty({N}, DType::F64);
-  double loss = 0.0;
-  OFA_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
-    loss = kernels::cpu::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t, N, K, label_smoothing,
-                                                         lse.data<double>());
-  });
-  Tensor out = scalar_tensor(loss, x.dtype(), x.device());
+  Tensor lse = empty({N}, DType::F64, x.device());
+  Tensor out;
+  if (x.device().is_cuda()) {
+    // Labels are checked on the device: a bad one is recorded and raised at
+    // the next synchronisation (reading the loss, at the latest).
+    const int dev = x.device().index;
+    out = empty({}, x.dtype(), x.device());
+    CudaScratch scratch(dev);
+    cuda_backend().cross_entropy_forward(x.dtype(), x.raw_data(), target.data<int64_t>(), N, K, label_smoothing,
+                                         lse.data<double>(), out.raw_data(), cuda_error_record(dev), scratch,
+                                         cuda_stream(dev));
+  } else {
+    const int64_t* t = target.data<int64_t>();
+    for (int64_t n = 0; n < N; ++n)
+      OFA_CHECK(t[n] >= 0 && t[n] < K, "cross_entropy: target[", n, "] = ", t[n], " is not a class label in [0, ", K,
+                ") for logits of shape ", shape_str(logits.shape()), " (K = ", K, " classes)");
+    double loss = 0.0;
+    OFA_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
+      loss = kernels::cpu::cross_entropy_forward<scalar_t>(x.data<scalar_t>(), t, N, K, label_smoothing,
+                                                           lse.data<double>());
+    });
+    out = scalar_tensor(loss, x.dtype(), x.device());
+  }
   if (any_requires_grad({&logits})) {
     auto n = std::make_shared<CrossEntropyBackward>();
     n->x = x;
@@ -146,8 +180,15 @@ struct CrossEntropySoftBackward final : Node {
     const int64_t N = x.size(0), K = x.size(1);
     Tensor gx = need_x ? empty_like(x) : Tensor();
     Tensor gs = need_soft ? empty_like(soft) : Tensor();
+    if (x.device().is_cuda()) {
+      const Tensor gl = loss_grad_device(g, x);
+      cuda_backend().cross_entropy_soft_backward(x.dtype(), x.raw_data(), soft.raw_data(), lse.data<double>(), N, K,
+                                                 gl.raw_data(), N > 0 ? 1.0 / static_cast<double>(N) : 0.0,
+                                                 need_x ? gx.raw_data() : nullptr, need_soft ? gs.raw_data() : nullptr,
+                                                 cuda_stream(x.device().index));
+      return {gx, gs};
+    }
     const double scale = N > 0 ? loss_grad(g) / static_cast<double>(N) : 0.0;
-    if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("cross_entropy_soft backward");
     OFA_DISPATCH_FLOATING(x.dtype(), "cross_entropy_soft backward", [&] {
       kernels::cpu::cross_entropy_soft_backward<scalar_t>(x.data<scalar_t>(), soft.data<scalar_t>(), lse.data<double>(),
                                                           N, K, scale, need_x ? gx.data<scalar_t>() : nullptr,
@@ -171,14 +212,21 @@ Tensor cross_entropy_soft(const Tensor& logits, const Tensor& soft_target) {
   OFA_CHECK_SAME_DEVICE("cross_entropy_soft", logits, soft_target);
   const int64_t N = logits.size(0), K = logits.size(1);
   Tensor x = logits.detach().contiguous(), s = soft_target.detach().contiguous();
-  Tensor lse = empty({N}, DType::F64);
-  double loss = 0.0;
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("cross_entropy_soft");
-  OFA_DISPATCH_FLOATING(x.dtype(), "cross_entropy_soft", [&] {
-    loss = kernels::cpu::cross_entropy_soft_forward<scalar_t>(x.data<scalar_t>(), s.data<scalar_t>(), N, K,
-                                                              lse.data<double>());
-  });
-  Tensor out = scalar_tensor(loss, x.dtype(), x.device());
+  Tensor lse = empty({N}, DType::F64, x.device());
+  Tensor out;
+  if (x.device().is_cuda()) {
+    out = empty({}, x.dtype(), x.device());
+    CudaScratch scratch(x.device().index);
+    cuda_backend().cross_entropy_soft_forward(x.dtype(), x.raw_data(), s.raw_data(), N, K, lse.data<double>(),
+                                              out.raw_data(), scratch, cuda_stream(x.device().index));
+  } else {
+    double loss = 0.0;
+    OFA_DISPATCH_FLOATING(x.dtype(), "cross_entropy_soft", [&] {
+      loss = kernels::cpu::cross_entropy_soft_forward<scalar_t>(x.data<scalar_t>(), s.data<scalar_t>(), N, K,
+                                                                lse.data<double>());
+    });
+    out = scalar_tensor(loss, x.dtype(), x.device());
+  }
   if (any_requires_grad({&logits, &soft_target})) {
     auto n = std::make_shared<CrossEntropySoftBackward>();
     n->x = x;
@@ -202,8 +250,15 @@ struct MseBackward final : Node {
     const int64_t n = a.numel();
     Tensor ga = need_a ? empty_like(a) : Tensor();
     Tensor gb = need_b ? empty_like(b) : Tensor();
+    if (a.device().is_cuda()) {
+      const Tensor gl = loss_grad_device(g, a);
+      if (n > 0)
+        cuda_backend().mse_backward(a.dtype(), a.raw_data(), b.raw_data(), n, gl.raw_data(),
+                                    2.0 / static_cast<double>(n), need_a ? ga.raw_data() : nullptr,
+                                    need_b ? gb.raw_data() : nullptr, cuda_stream(a.device().index));
+      return {ga, gb};
+    }
     const double scale = n > 0 ? 2.0 * loss_grad(g) / static_cast<double>(n) : 0.0;
-    if (!a.device().is_cpu()) OFA_NO_CUDA_KERNEL("mse_loss backward");
     OFA_DISPATCH_FLOATING(a.dtype(), "mse_loss backward", [&] {
       kernels::cpu::mse_backward<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), n, scale,
                                            need_a ? ga.data<scalar_t>() : nullptr,
@@ -224,12 +279,19 @@ Tensor mse_loss(const Tensor& a_in, const Tensor& b_in) {
             dtype_name(b_in.dtype()), ")");
   OFA_CHECK_SAME_DEVICE("mse_loss", a_in, b_in);
   Tensor a = a_in.detach().contiguous(), b = b_in.detach().contiguous();
-  double loss = 0.0;
-  if (!a.device().is_cpu()) OFA_NO_CUDA_KERNEL("mse_loss");
-  OFA_DISPATCH_FLOATING(a.dtype(), "mse_loss", [&] {
-    loss = kernels::cpu::mse_forward<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), a.numel());
-  });
-  Tensor out = scalar_tensor(loss, a.dtype(), a.device());
+  Tensor out;
+  if (a.device().is_cuda()) {
+    out = empty({}, a.dtype(), a.device());
+    CudaScratch scratch(a.device().index);
+    cuda_backend().mse_forward(a.dtype(), a.raw_data(), b.raw_data(), a.numel(), out.raw_data(), scratch,
+                               cuda_stream(a.device().index));
+  } else {
+    double loss = 0.0;
+    OFA_DISPATCH_FLOATING(a.dtype(), "mse_loss", [&] {
+      loss = kernels::cpu::mse_forward<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), a.numel());
+    });
+    out = scalar_tensor(loss, a.dtype(), a.device());
+  }
   if (any_requires_grad({&a_in, &b_in})) {
     auto n = std::make_shared<MseBackward>();
     n->a = a;

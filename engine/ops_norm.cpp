@@ -1,5 +1,6 @@
 // defines: batch_norm, global_avg_pool2d, dropout
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/common/bn_math.h"
@@ -35,7 +36,16 @@ struct BatchNormBackward final : Node {
     Tensor gx = need_x ? empty_like(x) : Tensor();
     Tensor gw = need_w ? empty({C}, x.dtype(), x.device()) : Tensor();
     Tensor gb = need_b ? empty({C}, x.dtype(), x.device()) : Tensor();
-    if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("batch_norm backward");
+    if (x.device().is_cuda()) {
+      const int dev = x.device().index;
+      CudaScratch scratch(dev);
+      cuda_backend().bn_backward(x.dtype(), x.raw_data(), gy.raw_data(), M, C, mean.data<double>(),
+                                 invstd.data<double>(), weight.defined() ? weight.raw_data() : nullptr,
+                                 weight.defined() ? weight.stride(0) : 0, training,
+                                 need_x ? gx.raw_data() : nullptr, need_w ? gw.raw_data() : nullptr,
+                                 need_b ? gb.raw_data() : nullptr, scratch, cuda_stream(dev));
+      return {gx, gw, gb};
+    }
     OFA_DISPATCH_FLOATING(x.dtype(), "batch_norm backward", [&] {
       kernels::cpu::bn_backward<scalar_t>(
           x.data<scalar_t>(), gy.data<scalar_t>(), M, C, mean.data<double>(), invstd.data<double>(),
@@ -87,8 +97,29 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
 
   Tensor x = bn_layout(x_in.detach());
   Tensor y = empty_like(x);
-  Tensor mean = empty({C}, DType::F64), invstd = empty({C}, DType::F64);
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("batch_norm");
+  Tensor mean = empty({C}, DType::F64, x.device()), invstd = empty({C}, DType::F64, x.device());
+  if (x.device().is_cuda()) {
+    const int dev = x.device().index;
+    const kernels::Stream st = cuda_stream(dev);
+    kernels::CudaBackend& be = cuda_backend();
+    if (training) {
+      CudaScratch scratch(dev);
+      double* var = static_cast<double*>(scratch.get(static_cast<size_t>(C) * sizeof(double)));
+      be.bn_batch_stats(x.dtype(), x.raw_data(), M, C, mean.data<double>(), var, scratch, st);
+      // Buffers: written through their pointers (a slice updates the larger
+      // vector in place), never recorded by autograd.
+      const bool run = running_mean.defined();
+      be.bn_finish_stats(x.dtype(), mean.data<double>(), var, C, M, eps, run ? running_mean.raw_data() : nullptr,
+                         run ? running_mean.stride(0) : 0, run ? running_var.raw_data() : nullptr,
+                         run ? running_var.stride(0) : 0, momentum, invstd.data<double>(), st);
+    } else {
+      be.bn_eval_stats(x.dtype(), running_mean.raw_data(), running_mean.stride(0), running_var.raw_data(),
+                       running_var.stride(0), C, eps, mean.data<double>(), invstd.data<double>(), st);
+    }
+    be.bn_forward(x.dtype(), x.raw_data(), M, C, mean.data<double>(), invstd.data<double>(),
+                  weight.defined() ? weight.raw_data() : nullptr, weight.defined() ? weight.stride(0) : 0,
+                  bias.defined() ? bias.raw_data() : nullptr, bias.defined() ? bias.stride(0) : 0, y.raw_data(), st);
+  } else {
   OFA_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
     double* pm = mean.data<double>();
     double* pi = invstd.data<double>();
@@ -116,6 +147,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
                                        bias.defined() ? bias.data<scalar_t>() : nullptr,
                                        bias.defined() ? bias.stride(0) : 0, y.data<scalar_t>());
   });
+  }
   if (any_requires_grad({&x_in, &weight, &bias})) {
     auto n = std::make_shared<BatchNormBackward>();
     n->x = x;
@@ -142,7 +174,11 @@ struct GlobalAvgPoolBackward final : Node {
     const int64_t N = in_shape[0], C = in_shape[1], HW = in_shape[2] * in_shape[3];
     Tensor gy = g[0].contiguous();  // [N, C, 1, 1]: row-major is also channels-last
     Tensor gx = empty(in_shape, dtype, gy.device(), MemoryFormat::ChannelsLast);
-    if (!gy.device().is_cpu()) OFA_NO_CUDA_KERNEL("global_avg_pool2d backward");
+    if (gy.device().is_cuda()) {
+      cuda_backend().global_avg_pool_backward(dtype, gy.raw_data(), N, HW, C, gx.raw_data(),
+                                              cuda_stream(gy.device().index));
+      return {gx};
+    }
     OFA_DISPATCH_FLOATING(dtype, "global_avg_pool2d backward", [&] {
       kernels::cpu::global_avg_pool_backward<scalar_t>(gy.data<scalar_t>(), N, HW, C, gx.data<scalar_t>());
     });
@@ -160,10 +196,14 @@ Tensor global_avg_pool2d(const Tensor& x_in) {
   const int64_t N = x_in.size(0), C = x_in.size(1), HW = x_in.size(2) * x_in.size(3);
   Tensor x = x_in.detach().contiguous(MemoryFormat::ChannelsLast);
   Tensor y = empty({N, C, 1, 1}, x.dtype(), x.device(), MemoryFormat::ChannelsLast);
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("global_avg_pool2d");
-  OFA_DISPATCH_FLOATING(x.dtype(), "global_avg_pool2d", [&] {
-    kernels::cpu::global_avg_pool_forward<scalar_t>(x.data<scalar_t>(), N, HW, C, y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) {
+    cuda_backend().global_avg_pool_forward(x.dtype(), x.raw_data(), N, HW, C, y.raw_data(),
+                                           cuda_stream(x.device().index));
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), "global_avg_pool2d", [&] {
+      kernels::cpu::global_avg_pool_forward<scalar_t>(x.data<scalar_t>(), N, HW, C, y.data<scalar_t>());
+    });
+  }
   if (any_requires_grad({&x_in})) {
     auto n = std::make_shared<GlobalAvgPoolBackward>();
     n->in_shape = x.shape();
@@ -176,13 +216,24 @@ Tensor global_avg_pool2d(const Tensor& x_in) {
 // ---------------------------------------------------------------- dropout
 
 namespace {
+// y = x * mask for dense tensors of one layout, on the CUDA backend.
+void cuda_mask_mul(const Tensor& x, const Tensor& mask, Tensor& y) {
+  if (x.numel() == 0) return;
+  const Shape flat{x.numel()};
+  cuda_backend().binary(kernels::BinOp::Mul, x.dtype(), y.raw_data(), x.raw_data(), mask.raw_data(),
+                        cuda_args<3>("dropout", flat, {Shape{1}, Shape{1}, Shape{1}}), cuda_stream(x.device().index));
+}
+
 struct DropoutBackward final : Node {
   Tensor mask;  // 0 or 1 / (1 - p), laid out like the forward's input
   std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
     OFA_CHECK(mask.defined(), "dropout backward: saved mask was freed by an earlier backward; pass retain_graph=true");
     Tensor gy = like_layout(g[0], mask);
     Tensor gx = empty_like(mask);
-    if (!mask.device().is_cpu()) OFA_NO_CUDA_KERNEL("dropout backward");
+    if (mask.device().is_cuda()) {
+      cuda_mask_mul(gy, mask, gx);
+      return {gx};
+    }
     OFA_DISPATCH_FLOATING(mask.dtype(), "dropout backward", [&] {
       kernels::cpu::dropout_apply<scalar_t>(gy.data<scalar_t>(), mask.data<scalar_t>(), gx.data<scalar_t>(),
                                             mask.numel());
@@ -206,10 +257,14 @@ Tensor dropout(const Tensor& x_in, double p, bool training, Generator* g) {
   bernoulli_(mask, 1.0 - p, g);
   if (p < 1.0) mask.mul_(1.0 / (1.0 - p));
   Tensor y = empty_like(x);
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL("dropout");
-  OFA_DISPATCH_FLOATING(x.dtype(), "dropout", [&] {
-    kernels::cpu::dropout_apply<scalar_t>(x.data<scalar_t>(), mask.data<scalar_t>(), y.data<scalar_t>(), x.numel());
-  });
+  if (x.device().is_cuda()) {
+    cuda_mask_mul(x, mask, y);
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), "dropout", [&] {
+      kernels::cpu::dropout_apply<scalar_t>(x.data<scalar_t>(), mask.data<scalar_t>(), y.data<scalar_t>(),
+                                            x.numel());
+    });
+  }
   if (any_requires_grad({&x_in})) {
     auto n = std::make_shared<DropoutBackward>();
     n->mask = mask;

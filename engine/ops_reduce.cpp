@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/reduce.h"
@@ -49,11 +50,25 @@ Tensor reduce(const Tensor& x, Shape dims, bool keepdim, bool is_mean, const cha
   }
   const double scale = is_mean ? (n_red > 0 ? 1.0 / static_cast<double>(n_red) : 0.0) : 1.0;
   Tensor out = empty(out_shape, x.dtype(), x.device());
-  if (!x.device().is_cpu()) OFA_NO_CUDA_KERNEL(name);
-  OFA_DISPATCH_FLOATING(x.dtype(), name, [&] {
-    kernels::cpu::reduce_sum<scalar_t>(x.data<scalar_t>(), keep_shape, keep_strides, red_shape, red_strides,
-                                       out.data<scalar_t>(), scale);
-  });
+  if (x.device().is_cuda()) {
+    // The output is contiguous: its strides over the kept dims are row-major.
+    Shape out_strides(keep_shape.size());
+    for (int64_t d = static_cast<int64_t>(keep_shape.size()) - 1, st = 1; d >= 0; --d) {
+      out_strides[d] = st;
+      st *= keep_shape[d];
+    }
+    if (out.numel() > 0) {
+      CudaScratch scratch(x.device().index);
+      cuda_backend().reduce_sum(x.dtype(), x.raw_data(), cuda_args<2>(name, keep_shape, {keep_strides, out_strides}),
+                                cuda_args<1>(name, red_shape, {red_strides}), out.raw_data(), scale, scratch,
+                                cuda_stream(x.device().index));
+    }
+  } else {
+    OFA_DISPATCH_FLOATING(x.dtype(), name, [&] {
+      kernels::cpu::reduce_sum<scalar_t>(x.data<scalar_t>(), keep_shape, keep_strides, red_shape, red_strides,
+                                         out.data<scalar_t>(), scale);
+    });
+  }
   if (any_requires_grad({&x})) {
     auto n = std::make_shared<SumBackward>();
     n->in_shape = x.shape();

@@ -620,7 +620,7 @@ Tensor& Tensor::add_(const Tensor& other_in, double alpha) {
                         cuda_args<2>("add_", shape(), {strides(), other.strides()}), cuda_stream(device().index));
     return *this;
   }
-  OFA_DISPATCH_FLOATING(dtype(), "add_", [&] {
+  OFA_DISPATCH_ALL(dtype(), "add_", [&] {  // int64 too: counters such as num_batches_tracked
     scalar_t* dbase = data<scalar_t>();
     const scalar_t* obase = other.data<scalar_t>();
     const scalar_t a = static_cast<scalar_t>(alpha);

@@ -34,7 +34,8 @@ BatchNorm2d::BatchNorm2d(int64_t c, double m, double e) : momentum(m), eps(e) {
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (is_training()) {
     NoGradGuard ng;
-    num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+    // On the counter's device: no synchronisation per layer.
+    num_batches_tracked.add_(ones({}, DType::I64, num_batches_tracked.device()));
   }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "engine/autograd.h"
+#include "engine/cuda_context.h"
 #include "engine/dispatch.h"
 #include "kernels/cpu/optim.h"
 
@@ -27,6 +28,39 @@ std::vector<ParamGroup> make_param_groups(const NamedTensors& params, const std:
   }
   return {decay, no_decay};
 }
+
+// ---------------------------------------------------------------- CUDA multi-tensor steps
+
+namespace {
+// CUDA parameters collected for one fused optimizer launch per (device,
+// dtype): the tensors are held until the launch so the pointers stay valid.
+class CudaBatch {
+ public:
+  void add(const Tensor& p, const Tensor& g, const Tensor& b0, const Tensor& b1, bool first) {
+    OFA_CHECK(p.is_dense() && g.strides() == p.strides(), "optimizer: CUDA parameter of shape ",
+              shape_str(p.shape()), " is not dense or its gradient has another layout");
+    Group& grp = groups_[{p.device().index, static_cast<int>(p.dtype())}];
+    grp.ts.push_back({p.raw_data(), g.raw_data(), b0.defined() ? b0.raw_data() : nullptr,
+                      b1.defined() ? b1.raw_data() : nullptr, p.numel(), first});
+    grp.keep.insert(grp.keep.end(), {p, g, b0, b1});
+  }
+  template <class F>
+  void run(F&& launch) {
+    for (auto& [key, grp] : groups_) {
+      CudaScratch scratch(key.first);
+      launch(cuda_backend(), static_cast<DType>(key.second), grp.ts, scratch, cuda_stream(key.first));
+    }
+    groups_.clear();
+  }
+
+ private:
+  struct Group {
+    std::vector<kernels::OptimTensor> ts;
+    std::vector<Tensor> keep;
+  };
+  std::map<std::pair<int, int>, Group> groups_;
+};
+}  // namespace
 
 // ---------------------------------------------------------------- Optimizer
 
@@ -192,6 +226,10 @@ SGD::SGD(std::vector<ParamGroup> groups) : Optimizer("SGD", std::move(groups), {
 void SGD::step() {
   NoGradGuard ng;
   for (const auto& grp : groups_) {
+    // CUDA parameters of the group, stepped together by one multi-tensor
+    // launch per device and dtype (the tensors keep g and buffers alive).
+    CudaBatch batch;
+    const kernels::SgdCoeffs<double> cd{-grp.lr, grp.momentum, 1 - grp.dampening, grp.weight_decay, grp.nesterov};
     for (const auto& [name, p] : grp.params) {
       Tensor g = grad_like_param(name, p);
       if (!g.defined()) continue;
@@ -199,7 +237,10 @@ void SGD::step() {
       const bool use_momentum = grp.momentum != 0;
       const bool first = use_momentum && st.buffers.empty();
       if (first) st.buffers = {empty_like(p)};
-      if (!p.device().is_cpu()) OFA_NO_CUDA_KERNEL("SGD.step");
+      if (p.device().is_cuda()) {
+        batch.add(p, g, use_momentum ? st.buffers[0] : Tensor(), Tensor(), first);
+        continue;
+      }
       OFA_DISPATCH_FLOATING(p.dtype(), "SGD.step", [&] {
         kernels::SgdCoeffs<scalar_t> c{static_cast<scalar_t>(-grp.lr), static_cast<scalar_t>(grp.momentum),
                                        static_cast<scalar_t>(1 - grp.dampening),
@@ -208,6 +249,8 @@ void SGD::step() {
         kernels::cpu::sgd_step(c, first, p.data<scalar_t>(), g.data<scalar_t>(), buf, p.numel());
       });
     }
+    batch.run([&](kernels::CudaBackend& be, DType t, const std::vector<kernels::OptimTensor>& ts,
+                  kernels::Scratch& scratch, kernels::Stream s) { be.sgd_step(t, cd, ts, scratch, s); });
   }
 }
 
@@ -218,6 +261,15 @@ Adam::Adam(std::vector<ParamGroup> groups) : Optimizer("Adam", std::move(groups)
 void Adam::step() {
   NoGradGuard ng;
   for (const auto& grp : groups_) {
+    // CUDA parameters stepped together share the step count (and so the
+    // coefficients); a parameter with another count starts a new batch.
+    CudaBatch batch;
+    kernels::AdamCoeffs<double> batch_c{};
+    int64_t batch_step = -1;
+    auto flush = [&] {
+      batch.run([&](kernels::CudaBackend& be, DType t, const std::vector<kernels::OptimTensor>& ts,
+                    kernels::Scratch& scratch, kernels::Stream s) { be.adam_step(t, batch_c, ts, scratch, s); });
+    };
     for (const auto& [name, p] : grp.params) {
       Tensor g = grad_like_param(name, p);
       if (!g.defined()) continue;
@@ -232,7 +284,16 @@ void Adam::step() {
       const double bc1 = 1 - std::pow(grp.beta1, step);
       const double bc2 = 1 - std::pow(grp.beta2, step);
       const double step_size = grp.lr / bc1;
-      if (!p.device().is_cpu()) OFA_NO_CUDA_KERNEL("Adam.step");
+      if (p.device().is_cuda()) {
+        if (st.step != batch_step) {
+          flush();
+          batch_step = st.step;
+          batch_c = {grp.beta1, 1 - grp.beta1,    grp.beta2, 1 - grp.beta2,
+                     grp.weight_decay, std::sqrt(bc2), grp.eps, -step_size};
+        }
+        batch.add(p, g, st.buffers[0], st.buffers[1], false);
+        continue;
+      }
       OFA_DISPATCH_FLOATING(p.dtype(), "Adam.step", [&] {
         using T = scalar_t;
         kernels::AdamCoeffs<T> c{static_cast<T>(grp.beta1),        static_cast<T>(1 - grp.beta1),
@@ -243,6 +304,7 @@ void Adam::step() {
                                 p.numel());
       });
     }
+    flush();
   }
 }
 

@@ -150,7 +150,8 @@ Tensor DynamicBatchNorm2d::forward(const Tensor& x) {
   const int64_t c = x.size(1);
   if (is_training()) {  // counted whether or not the slice is the whole layer, as the reference
     NoGradGuard ng;
-    bn->num_batches_tracked.fill_(bn->num_batches_tracked.item() + 1);
+    // On the counter's device: no synchronisation per layer.
+    bn->num_batches_tracked.add_(ones({}, DType::I64, bn->num_batches_tracked.device()));
   }
   return batch_norm(x, bn->weight.narrow(0, 0, c), bn->bias.narrow(0, 0, c), bn->running_mean.narrow(0, 0, c),
                     bn->running_var.narrow(0, 0, c), is_training(), bn->momentum, bn->eps);

@@ -135,7 +135,7 @@ void Backend::copy(DType dst_t, void* dst, DType src_t, const void* src, const S
 
 void Backend::axpy(DType t, void* dst, const void* src, double alpha, const StridedArgs<2>& a, Stream s) {
   if (a.numel == 0) return;
-  OFA_CUDA_FLOATING(t, "add_ (CUDA)", [&] {
+  OFA_DISPATCH_ALL(t, "add_ (CUDA)", [&] {
     OFA_LAUNCH((axpy_kernel<scalar_t>), grid_for(a.numel), kThreads, 0, s)
     (static_cast<scalar_t*>(dst), static_cast<const scalar_t*>(src), static_cast<scalar_t>(alpha), a);
     OFA_CHECK_LAUNCH("axpy_kernel");
