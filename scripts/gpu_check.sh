@@ -67,11 +67,21 @@ run)
   step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DOFA_CUDA=ON -DOFA_MPI=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$root/usr/lib/$arch"
   step build cmake --build build-gpu -j "$(nproc)"
-  step sm90 bash -c "cuobjdump --list-elf build-gpu/libofa_core.a | grep -q sm_90"
+  step sm90 bash -c "cuobjdump --list-elf build-gpu/libofa_kernels.a | grep -q sm_90"
   step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure --output-junit ctest.xml"
   cp build-gpu/ctest.xml "$out/" 2>/dev/null || true
+  # Every CPU-vs-CUDA executable (tests/cuda) under each tool, on the GPU.
+  sanitize() {
+    local tool=$1 status=0 t
+    for t in build-gpu/tests/cuda_test_*; do
+      [ -x "$t" ] || continue
+      echo "== $tool: $t"
+      compute-sanitizer --tool "$tool" --error-exitcode 1 "$t" --gtest_brief=1 || status=1
+    done
+    return $status
+  }
   for tool in memcheck racecheck synccheck; do
-    step "sanitizer_$tool" compute-sanitizer --tool "$tool" --error-exitcode 1 build-gpu/tests/cuda_test_backend_consistency
+    step "sanitizer_$tool" sanitize "$tool"
   done
   step bench_ops ./build-gpu/ofa_bench ops --repeat 10 --json "$out/bench_ops.json"
   echo
