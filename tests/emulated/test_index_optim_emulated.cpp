@@ -30,6 +30,9 @@ struct Grid {
   int64_t max_blocks;
   ofa::emu::Order order;
 };
+void PrintTo(const Grid& g, std::ostream* os) {
+  *os << "max_blocks " << g.max_blocks << (g.order == ofa::emu::Order::Reverse ? ", reverse order" : ", forward order");
+}
 std::string grid_name(const ::testing::TestParamInfo<Grid>& i) {
   return i.param.max_blocks > 0 ? "fewblocks_reverse" : "default";
 }
