@@ -5,7 +5,6 @@
 
 namespace ofa::kernels::OFA_CUDA_NS {
 
-void Backend::reduce_sum(DType t, const void* in, const StridedArgs<2>& keep, const StridedArgs<1>& red, void* out, double scale, Scratch& scratch, Stream s) { throw Error("reduce_sum (CUDA): not written yet"); }
 void Backend::bn_batch_stats(DType t, const void* x, int64_t M, int64_t C, double* mean, double* var, Scratch& scratch, Stream s) { throw Error("bn_batch_stats (CUDA): not written yet"); }
 void Backend::bn_finish_stats(DType t, const double* mean, const double* var, int64_t C, int64_t M, double eps, void* running_mean, int64_t rm_stride, void* running_var, int64_t rv_stride, double momentum, double* invstd, Stream s) { throw Error("bn_finish_stats (CUDA): not written yet"); }
 void Backend::bn_eval_stats(DType t, const void* running_mean, int64_t rm_stride, const void* running_var, int64_t rv_stride, int64_t C, double eps, double* mean, double* invstd, Stream s) { throw Error("bn_eval_stats (CUDA): not written yet"); }
