@@ -205,4 +205,191 @@ TEST(ReduceSumEmulated, ClearErrors) {
   EXPECT_NE(m.find("reduce_sum (CUDA): dtype int64 is not supported"), std::string::npos) << m;
 }
 
+// ---------------------------------------------------------------- global average pooling
+
+template <class T>
+void check_pool(int64_t N, int64_t HW, int64_t C) {
+  const auto x = random_vec<T>(size_t(N * HW * C), 3 + C);
+  const auto gy = random_vec<T>(size_t(N * C), 4 + C);
+  std::vector<T> want(size_t(N * C)), gx_want(x.size());
+  cpu::global_avg_pool_forward(x.data(), N, HW, C, want.data());
+  cpu::global_avg_pool_backward(gy.data(), N, HW, C, gx_want.data());
+  auto forward = [&] {
+    std::vector<T> out(want.size());
+    poison(out);
+    be().global_avg_pool_forward(dtype_of<T>(), x.data(), N, HW, C, out.data(), nullptr);
+    return out;
+  };
+  auto backward = [&] {
+    std::vector<T> gx(x.size());
+    poison(gx);
+    be().global_avg_pool_backward(dtype_of<T>(), gy.data(), N, HW, C, gx.data(), nullptr);
+    return gx;
+  };
+  EXPECT_TRUE(all_near(forward(), want, tol<T>()));
+  EXPECT_TRUE(same_bits(backward(), gx_want));  // one division, as the CPU: exact
+  expect_deterministic(forward, "global_avg_pool_forward");
+  expect_deterministic(backward, "global_avg_pool_backward");
+}
+
+TEST(GlobalAvgPoolEmulated, Float7x7) { check_pool<float>(3, 49, 37); }
+TEST(GlobalAvgPoolEmulated, DoubleManyChannelTiles) { check_pool<double>(2, 3, 1029); }
+TEST(GlobalAvgPoolEmulated, FloatOnePixelOneChannel) { check_pool<float>(5, 1, 1); }
+
+// ---------------------------------------------------------------- batch norm
+
+// x [M, C] with a channel offset (|mean| large against the spread: the
+// shifted statistics must not cancel), weights and biases read with a stride
+// from larger vectors (leading slices).
+template <class T>
+struct BnProblem {
+  int64_t M, C;
+  std::vector<T> x, gy, wbuf, bbuf;
+  std::vector<double> mean, var, invstd;
+  BnProblem(int64_t m, int64_t c, uint64_t seed) : M(m), C(c) {
+    x = random_vec<T>(size_t(M * C), seed, -1.0, 1.0);
+    for (int64_t i = 0; i < M * C; ++i) x[i] += static_cast<T>(10.0 + (i % C));
+    gy = random_vec<T>(size_t(M * C), seed + 1);
+    wbuf = random_vec<T>(size_t(3 * C), seed + 2, 0.5, 1.5);
+    bbuf = random_vec<T>(size_t(2 * C), seed + 3);
+    mean.resize(C);
+    var.resize(C);
+    invstd.resize(C);
+    cpu::bn_batch_stats(x.data(), M, C, mean.data(), var.data());
+    for (int64_t c2 = 0; c2 < C; ++c2) invstd[c2] = ofa::kernels::bn_invstd(var[c2], 1e-5);
+  }
+};
+
+template <class T>
+void check_bn_stats(int64_t M, int64_t C) {
+  BnProblem<T> p(M, C, 100 + M);
+  auto run = [&] {
+    std::vector<double> mv(size_t(2 * C));
+    poison(mv);
+    HostScratch ws;
+    be().bn_batch_stats(dtype_of<T>(), p.x.data(), M, C, mv.data(), mv.data() + C, ws, nullptr);
+    EXPECT_EQ(ws.calls(), 1u);
+    return mv;
+  };
+  const std::vector<double> got = run();
+  EXPECT_TRUE(all_near(std::vector<double>(got.begin(), got.begin() + C), p.mean, 1e-12));
+  // The variance (~1/3) from sums of squares of spreads: double rounding of
+  // differently ordered sums, relative to the variance.
+  EXPECT_TRUE(all_near(std::vector<double>(got.begin() + C, got.end()), p.var, 1e-12));
+  expect_deterministic(run, "bn_batch_stats");
+}
+
+// 1037 rows: 5 parts of 256 rows (the last short); 3000 rows x 70 channels:
+// 12 parts and three channel tiles.
+TEST(BatchNormEmulated, BatchStatsFloat) { check_bn_stats<float>(1037, 37); }
+TEST(BatchNormEmulated, BatchStatsDouble) { check_bn_stats<double>(3000, 70); }
+TEST(BatchNormEmulated, BatchStatsFewRows) { check_bn_stats<float>(2, 5); }
+
+TEST(BatchNormEmulated, FinishAndEvalStatsWithStridedRunningBuffers) {
+  const int64_t C = 13, M = 777;
+  BnProblem<float> p(M, C, 7);
+  // Running buffers: every other element of a larger vector (strides 2 and 3).
+  auto rm = random_vec<float>(size_t(2 * C), 8), rv = random_vec<float>(size_t(3 * C), 9, 0.5, 2.0);
+  auto rm_want = rm, rv_want = rv;
+  cpu::bn_update_running(rm_want.data(), 2, rv_want.data(), 3, p.mean.data(), p.var.data(), C, M, 0.1);
+  std::vector<double> invstd(C);
+  poison(invstd);
+  be().bn_finish_stats(DType::F32, p.mean.data(), p.var.data(), C, M, 1e-5, rm.data(), 2, rv.data(), 3, 0.1,
+                       invstd.data(), nullptr);
+  EXPECT_TRUE(all_near(invstd, p.invstd, 1e-15));
+  EXPECT_TRUE(all_near(rm, rm_want, 1e-7));  // same formula; FMA contraction may differ by one rounding
+  EXPECT_TRUE(all_near(rv, rv_want, 1e-7));
+  // Without running statistics only invstd is written.
+  poison(invstd);
+  be().bn_finish_stats(DType::F32, p.mean.data(), p.var.data(), C, M, 1e-5, nullptr, 0, nullptr, 0, 0.1,
+                       invstd.data(), nullptr);
+  EXPECT_TRUE(all_near(invstd, p.invstd, 1e-15));
+  // Evaluation statistics from the strided running buffers.
+  std::vector<double> mean(C), inv(C), mean_want(C), inv_want(C);
+  for (int64_t c = 0; c < C; ++c) {
+    mean_want[c] = rm[c * 2];
+    inv_want[c] = ofa::kernels::bn_invstd(rv[c * 3], 1e-3);
+  }
+  poison(mean);
+  poison(inv);
+  be().bn_eval_stats(DType::F32, rm.data(), 2, rv.data(), 3, C, 1e-3, mean.data(), inv.data(), nullptr);
+  EXPECT_TRUE(same_bits(mean, mean_want));
+  EXPECT_TRUE(same_bits(inv, inv_want));
+}
+
+template <class T>
+void check_bn_forward(int64_t M, int64_t C, bool affine) {
+  BnProblem<T> p(M, C, 200 + M);
+  const T* w = affine ? p.wbuf.data() : nullptr;
+  const T* b = affine ? p.bbuf.data() : nullptr;
+  std::vector<T> want(p.x.size()), got(p.x.size());
+  cpu::bn_forward(p.x.data(), M, C, p.mean.data(), p.invstd.data(), w, 3, b, 2, want.data());
+  poison(got);
+  EmuSettings s(3, Order::Reverse);
+  be().bn_forward(dtype_of<T>(), p.x.data(), M, C, p.mean.data(), p.invstd.data(), w, 3, b, 2, got.data(), nullptr);
+  // Same arithmetic in T; only an FMA contraction may round differently.
+  EXPECT_TRUE(all_near(got, want, std::is_same<T, float>::value ? 1e-6 : 1e-14));
+}
+
+TEST(BatchNormEmulated, ForwardFloatAffineStrided) { check_bn_forward<float>(301, 37, true); }
+TEST(BatchNormEmulated, ForwardDoubleNoAffine) { check_bn_forward<double>(99, 5, false); }
+
+// gx, gw, gb against the CPU kernel; in training, in evaluation, and with
+// only some of them asked for (the others null, never touched).
+template <class T>
+void check_bn_backward(int64_t M, int64_t C, bool training, bool want_gx, bool want_gw, bool want_gb) {
+  BnProblem<T> p(M, C, 300 + M);
+  std::vector<T> gx_w(p.x.size()), gw_w(C), gb_w(C);
+  cpu::bn_backward(p.x.data(), p.gy.data(), M, C, p.mean.data(), p.invstd.data(), p.wbuf.data(), 3, training,
+                   want_gx ? gx_w.data() : nullptr, want_gw ? gw_w.data() : nullptr, want_gb ? gb_w.data() : nullptr);
+  auto run = [&] {
+    std::vector<T> gx(p.x.size()), gw(C), gb(C);
+    poison(gx);
+    poison(gw);
+    poison(gb);
+    HostScratch ws;
+    be().bn_backward(dtype_of<T>(), p.x.data(), p.gy.data(), M, C, p.mean.data(), p.invstd.data(), p.wbuf.data(), 3,
+                     training, want_gx ? gx.data() : nullptr, want_gw ? gw.data() : nullptr,
+                     want_gb ? gb.data() : nullptr, ws, nullptr);
+    std::vector<T> all = gx;
+    all.insert(all.end(), gw.begin(), gw.end());
+    all.insert(all.end(), gb.begin(), gb.end());
+    return all;
+  };
+  const std::vector<T> got = run();
+  const std::vector<T> gx(got.begin(), got.begin() + M * C), gw(got.begin() + M * C, got.begin() + M * C + C),
+      gb(got.begin() + M * C + C, got.end());
+  auto untouched = [](const std::vector<T>& v) {
+    for (T e : v)
+      if (!std::isnan(e)) return false;
+    return true;
+  };
+  // gx in training subtracts nearly equal terms: a float rounding of the
+  // per-channel coefficients shows at ~1e-5 of |gy|.
+  if (want_gx) EXPECT_TRUE(all_near(gx, gx_w, std::is_same<T, float>::value ? 2e-5 : 1e-12));
+  else EXPECT_TRUE(untouched(gx));
+  if (want_gw) EXPECT_TRUE(all_near(gw, gw_w, tol<T>()));
+  else EXPECT_TRUE(untouched(gw));
+  if (want_gb) EXPECT_TRUE(all_near(gb, gb_w, tol<T>()));
+  else EXPECT_TRUE(untouched(gb));
+  expect_deterministic(run, "bn_backward");
+}
+
+TEST(BatchNormEmulated, BackwardTrainingFloat) { check_bn_backward<float>(1031, 37, true, true, true, true); }
+TEST(BatchNormEmulated, BackwardTrainingDouble) { check_bn_backward<double>(2600, 33, true, true, true, true); }
+TEST(BatchNormEmulated, BackwardEvalInputOnly) { check_bn_backward<float>(257, 9, false, true, false, false); }
+TEST(BatchNormEmulated, BackwardWeightAndBiasOnly) { check_bn_backward<double>(700, 11, true, false, true, true); }
+
+TEST(BatchNormEmulated, ClearErrors) {
+  HostScratch ws;
+  std::vector<double> buf(16);
+  const std::string m = emu_error_of(
+      [&] { be().bn_batch_stats(DType::F32, buf.data(), -1, 3, buf.data(), buf.data(), ws, nullptr); });
+  EXPECT_NE(m.find("bn_batch_stats (CUDA): bad sizes M -1, C 3"), std::string::npos) << m;
+  const std::string m2 = emu_error_of([&] {
+    be().bn_forward(DType::I64, buf.data(), 1, 1, buf.data(), buf.data(), nullptr, 0, nullptr, 0, buf.data(), nullptr);
+  });
+  EXPECT_NE(m2.find("bn_forward (CUDA): dtype int64 is not supported"), std::string::npos) << m2;
+}
+
 }  // namespace
