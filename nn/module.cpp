@@ -161,6 +161,36 @@ void Module::train(bool on) {
   for (auto& kv : named_modules()) kv.second->training_ = on;
 }
 
+void Module::to(Device d) {
+  auto move = [&](const Tensor& t) {
+    if (t.device() == d) return;
+    Tensor moved = t.detach().to(d);
+    TensorImpl* impl = t.impl();
+    impl->storage = moved.impl()->storage;
+    impl->strides = moved.strides();
+    impl->offset = moved.offset();
+    impl->grad.reset();
+  };
+  for (auto& kv : named_parameters()) move(kv.second);
+  for (auto& kv : named_buffers()) move(kv.second);
+}
+
+void Module::to(DType t) {
+  OFA_CHECK(is_floating(t), "Module::to: ", dtype_name(t), " is not a floating dtype");
+  auto convert = [&](const Tensor& x) {
+    if (x.dtype() == t || !is_floating(x.dtype())) return;
+    Tensor c = x.detach().to(t);
+    TensorImpl* impl = x.impl();
+    impl->storage = c.impl()->storage;
+    impl->strides = c.strides();
+    impl->offset = c.offset();
+    impl->dtype = t;
+    impl->grad.reset();
+  };
+  for (auto& kv : named_parameters()) convert(kv.second);
+  for (auto& kv : named_buffers()) convert(kv.second);
+}
+
 void Module::zero_grad() {
   for (auto& kv : named_parameters()) kv.second.zero_grad();
 }

@@ -65,6 +65,17 @@ class Module {
   // missing and unexpected keys. The single error lists every problem.
   LoadResult load_state_dict(const NamedTensors& state, bool strict = true);
 
+  // ---- device
+  // Moves every parameter and buffer to `d` in place: the tensors keep their
+  // identity (handles held by the caller, shared weights registered twice,
+  // an optimizer made later) and get a contiguous copy on `d`; gradients are
+  // dropped. Views taken earlier (state_dict entries, slices) keep pointing
+  // at the old memory: take them after the move.
+  void to(Device d);
+  // Converts every floating parameter and buffer to `t` in place, the same
+  // way (integer buffers such as num_batches_tracked stay as they are).
+  void to(DType t);
+
   // ---- modes and gradients
   void train(bool on = true);  // this module and all descendants
   void eval() { train(false); }
