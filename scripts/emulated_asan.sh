@@ -15,8 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${1:-$ROOT/build-emu-asan}"
 JOBS="${JOBS:-$(nproc)}"
 echo "== configuring $OUT (OFA_SANITIZE=ON, no nvcc, no MPI)"
+mkdir -p "$OUT"
 cmake -S "$ROOT" -B "$OUT" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOFA_SANITIZE=ON -DOFA_CUDA=OFF \
-  -DOFA_MPI=OFF -DOFA_BUILD_BENCHMARKS=OFF > "$OUT.configure.log" 2>&1 || { cat "$OUT.configure.log"; exit 1; }
+  -DOFA_MPI=OFF -DOFA_BUILD_BENCHMARKS=OFF > "$OUT/configure.log" 2>&1 || { cat "$OUT/configure.log"; exit 1; }
 # Only the executables of the emulated label (and what they link).
 mapfile -t TARGETS < <(cd "$ROOT/tests" && ls emulated/test_*.cpp emulated_engine/test_*.cpp cuda/test_*.cpp |
                          sed -E 's#^([a-z_]+)/(test_[a-z0-9_]+)\.cpp$#\1_\2#')
