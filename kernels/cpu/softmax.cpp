@@ -48,7 +48,9 @@ inline double exp_nonpos(double t) {
   p = p * r + 1.0;
   int64_t zi;
   std::memcpy(&zi, &z, sizeof zi);
-  const int64_t bits = (zi + 1023) << 52;  // low 12 bits of zi are n: 2^n as a double
+  // Low 12 bits of zi are n: 2^n as a double. Unsigned, so that shifting
+  // out the high bits is defined (UBSan flagged the signed shift).
+  const uint64_t bits = (static_cast<uint64_t>(zi) + 1023u) << 52;
   double scale;
   std::memcpy(&scale, &bits, sizeof scale);
   const double e = p * scale;
