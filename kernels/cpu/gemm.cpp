@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include "kernels/common/blas_layout.h"
+
 #include <algorithm>
 #include <climits>
 #include <stdexcept>
@@ -20,20 +22,8 @@ struct BlasOperand {
 };
 
 BlasOperand resolve(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
-  BlasOperand o;
-  // Strides of size-1 dims are meaningless: replace them by the tight value.
-  if (cols == 1) cs = 1;
-  if (rows == 1) rs = cs == 1 ? std::max<int64_t>(cols, 1) : 1;
-  if (cs == 1 && rs >= std::max<int64_t>(cols, 1)) {
-    o.trans = CblasNoTrans;
-    o.ld = rs;
-    o.ok = true;
-  } else if (rs == 1 && cs >= std::max<int64_t>(rows, 1)) {
-    o.trans = CblasTrans;  // stored as the row-major [cols, rows] matrix
-    o.ld = cs;
-    o.ok = true;
-  }
-  return o;
+  const BlasLayout l = blas_layout(rows, cols, rs, cs);
+  return {l.trans ? CblasTrans : CblasNoTrans, l.ld, l.ok};
 }
 
 void check_int(int64_t v, const char* what) {

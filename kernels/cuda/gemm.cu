@@ -25,6 +25,8 @@
 
 #include "kernels/cuda/backend_impl.h"  // first: it picks the namespace
 
+#include "kernels/common/blas_layout.h"
+
 namespace ofa::kernels::OFA_CUDA_NS {
 
 namespace {
@@ -39,20 +41,8 @@ struct BlasOperand {
 };
 
 BlasOperand resolve(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
-  BlasOperand o;
-  // Strides of size-1 dims are meaningless: replace them by the tight value.
-  if (cols == 1) cs = 1;
-  if (rows == 1) rs = cs == 1 ? std::max<int64_t>(cols, 1) : 1;
-  if (cs == 1 && rs >= std::max<int64_t>(cols, 1)) {
-    o.op = Op::N;
-    o.ld = rs;
-    o.ok = true;
-  } else if (rs == 1 && cs >= std::max<int64_t>(rows, 1)) {
-    o.op = Op::T;
-    o.ld = cs;
-    o.ok = true;
-  }
-  return o;
+  const BlasLayout l = blas_layout(rows, cols, rs, cs);
+  return {l.trans ? Op::T : Op::N, l.ld, l.ok};
 }
 
 void check_int(int64_t v, const char* what) {
