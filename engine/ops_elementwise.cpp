@@ -142,15 +142,7 @@ Tensor add(const Tensor& a, double s) {
 
 namespace {
 
-const char* act_name(Act a) {
-  switch (a) {
-    case Act::Relu: return "relu";
-    case Act::Relu6: return "relu6";
-    case Act::HSwish: return "hswish";
-    case Act::HSigmoid: return "hsigmoid";
-  }
-  return "?";
-}
+using kernels::act_name;
 
 struct ActivationBackward final : Node {
   Act act = Act::Relu;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/common/bn_math.h"
+#include "kernels/cpu/activation.h"
 
 namespace ofa::kernels::cpu {
 
@@ -87,30 +88,52 @@ void bn_update_running(T* rm, int64_t rms, T* rv, int64_t rvs, const double* mea
   }
 }
 
+namespace {
+
+// The per-channel coefficients of the elementwise parts, formed in double and
+// rounded to T: z = bn_apply(x, mu, scale, shift).
 template <class T>
-void bn_forward(const T* x, int64_t M, int64_t C, const double* mean, const double* invstd, const T* w, int64_t ws,
-                const T* b, int64_t bs, T* y) {
-  std::vector<T> mu(C), scale(C), shift(C);
-  for (int64_t c = 0; c < C; ++c) {
-    mu[c] = static_cast<T>(mean[c]);
-    scale[c] = static_cast<T>(invstd[c] * (w ? static_cast<double>(w[c * ws]) : 1.0));
-    shift[c] = b ? b[c * bs] : T(0);
+struct Affine {
+  std::vector<T> mu, scale, shift;
+  Affine(int64_t C, const double* mean, const double* invstd, const T* w, int64_t ws, const T* b, int64_t bs)
+      : mu(C), scale(C), shift(C) {
+    for (int64_t c = 0; c < C; ++c) {
+      mu[c] = static_cast<T>(mean[c]);
+      scale[c] = static_cast<T>(invstd[c] * (w ? static_cast<double>(w[c * ws]) : 1.0));
+      shift[c] = b ? b[c * bs] : T(0);
+    }
   }
-  const T* pm = mu.data();
-  const T* ps = scale.data();
-  const T* pb = shift.data();
+};
+
+template <Act A, class T>
+void forward_rows(const T* x, int64_t M, int64_t C, const Affine<T>& f, T* y) {
+  const T* pm = f.mu.data();
+  const T* ps = f.scale.data();
+  const T* pb = f.shift.data();
 #pragma omp parallel for schedule(static) if (M * C > 32768)
   for (int64_t r = 0; r < M; ++r) {
     const T* xr = x + r * C;
     T* yr = y + r * C;
-    for (int64_t c = 0; c < C; ++c) yr[c] = bn_apply(xr[c], pm[c], ps[c], pb[c]);
+    for (int64_t c = 0; c < C; ++c) yr[c] = act_forward_t<A>(bn_apply(xr[c], pm[c], ps[c], pb[c]));
   }
 }
 
-template <class T>
-void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* mean, const double* invstd, const T* w,
-                 int64_t ws, bool training, T* gx, T* gw, T* gb) {
-  // sums[c] = sum gy, sums[C + c] = sum gy * (x - mean).
+// The gradient reaching the normalisation: gy * act'(z), z recomputed as the
+// forward formed it (Identity: gy itself).
+template <Act A, class T>
+inline T pre_act_grad(T gy, T x, T mu, T scale, T shift) {
+  if constexpr (A == Act::Identity) {
+    return gy;
+  } else {
+    return gy * act_derivative_flat<A>(bn_apply(x, mu, scale, shift));
+  }
+}
+
+template <Act A, class T>
+void backward_rows(const T* x, const T* gy, int64_t M, int64_t C, const double* mean, const double* invstd,
+                   const Affine<T>& f, bool training, T* gx, T* gw, T* gb) {
+  const T *fm = f.mu.data(), *fs = f.scale.data(), *fb = f.shift.data();
+  // sums[c] = sum g, sums[C + c] = sum g * (x - mean), g = pre_act_grad.
   std::vector<double> sums(2 * C, 0.0);
   if (training || gw || gb) {
     blocked_channel_sums(
@@ -126,12 +149,14 @@ void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* me
             const T* gr = gy + r * C;
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) {
-              const double g0 = static_cast<double>(gr[c]), g1 = static_cast<double>(gr[C + c]);
-              const double g2 = static_cast<double>(gr[2 * C + c]), g3 = static_cast<double>(gr[3 * C + c]);
+              const T x0 = xr[c], x1 = xr[C + c], x2 = xr[2 * C + c], x3 = xr[3 * C + c];
+              const double g0 = static_cast<double>(pre_act_grad<A>(gr[c], x0, fm[c], fs[c], fb[c]));
+              const double g1 = static_cast<double>(pre_act_grad<A>(gr[C + c], x1, fm[c], fs[c], fb[c]));
+              const double g2 = static_cast<double>(pre_act_grad<A>(gr[2 * C + c], x2, fm[c], fs[c], fb[c]));
+              const double g3 = static_cast<double>(pre_act_grad<A>(gr[3 * C + c], x3, fm[c], fs[c], fb[c]));
               a1[c] += (g0 + g1) + (g2 + g3);
-              a2[c] += (g0 * (static_cast<double>(xr[c]) - mu[c]) + g1 * (static_cast<double>(xr[C + c]) - mu[c])) +
-                       (g2 * (static_cast<double>(xr[2 * C + c]) - mu[c]) +
-                        g3 * (static_cast<double>(xr[3 * C + c]) - mu[c]));
+              a2[c] += (g0 * (static_cast<double>(x0) - mu[c]) + g1 * (static_cast<double>(x1) - mu[c])) +
+                       (g2 * (static_cast<double>(x2) - mu[c]) + g3 * (static_cast<double>(x3) - mu[c]));
             }
           }
           for (; r < r1; ++r) {
@@ -139,7 +164,7 @@ void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* me
             const T* gr = gy + r * C;
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) {
-              const double g = static_cast<double>(gr[c]);
+              const double g = static_cast<double>(pre_act_grad<A>(gr[c], xr[c], fm[c], fs[c], fb[c]));
               a1[c] += g;
               a2[c] += g * (static_cast<double>(xr[c]) - mu[c]);
             }
@@ -152,25 +177,43 @@ void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* me
     if (gw) gw[c] = static_cast<T>(sums[C + c] * invstd[c]);
   }
   if (!gx) return;
-  std::vector<T> mu(C), scale(C), gmean(C), k(C);
+  std::vector<T> gmean(C), k(C);
   for (int64_t c = 0; c < C; ++c) {
-    mu[c] = static_cast<T>(mean[c]);
-    scale[c] = static_cast<T>(invstd[c] * (w ? static_cast<double>(w[c * ws]) : 1.0));
     gmean[c] = static_cast<T>(sums[c] / static_cast<double>(M));
     k[c] = static_cast<T>(sums[C + c] / static_cast<double>(M) * invstd[c] * invstd[c]);
   }
-  const T *pm = mu.data(), *ps = scale.data(), *pg = gmean.data(), *pk = k.data();
+  const T *pg = gmean.data(), *pk = k.data();
 #pragma omp parallel for schedule(static) if (M * C > 32768)
   for (int64_t r = 0; r < M; ++r) {
     const T* xr = x + r * C;
     const T* gr = gy + r * C;
     T* out = gx + r * C;
     if (training) {
-      for (int64_t c = 0; c < C; ++c) out[c] = bn_backward_train(gr[c], xr[c], pm[c], pg[c], pk[c], ps[c]);
+      for (int64_t c = 0; c < C; ++c)
+        out[c] = bn_backward_train(pre_act_grad<A>(gr[c], xr[c], fm[c], fs[c], fb[c]), xr[c], fm[c], pg[c], pk[c],
+                                   fs[c]);
     } else {
-      for (int64_t c = 0; c < C; ++c) out[c] = gr[c] * ps[c];
+      for (int64_t c = 0; c < C; ++c) out[c] = pre_act_grad<A>(gr[c], xr[c], fm[c], fs[c], fb[c]) * fs[c];
     }
   }
+}
+
+}  // namespace
+
+template <class T>
+void bn_forward(const T* x, int64_t M, int64_t C, const double* mean, const double* invstd, const T* w, int64_t ws,
+                const T* b, int64_t bs, T* y, Act act) {
+  const Affine<T> f(C, mean, invstd, w, ws, b, bs);
+  dispatch_act(act, [&](auto A) { forward_rows<decltype(A)::value>(x, M, C, f, y); });
+}
+
+template <class T>
+void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* mean, const double* invstd, const T* w,
+                 int64_t ws, bool training, T* gx, T* gw, T* gb, Act act, const T* b, int64_t bs) {
+  const Affine<T> f(C, mean, invstd, w, ws, b, bs);
+  dispatch_act(act, [&](auto A) {
+    backward_rows<decltype(A)::value>(x, gy, M, C, mean, invstd, f, training, gx, gw, gb);
+  });
 }
 
 #define OFA_INSTANTIATE_BN(T)                                                                                   \
@@ -178,9 +221,9 @@ void bn_backward(const T* x, const T* gy, int64_t M, int64_t C, const double* me
   template void bn_update_running<T>(T*, int64_t, T*, int64_t, const double*, const double*, int64_t, int64_t,  \
                                      double);                                                                   \
   template void bn_forward<T>(const T*, int64_t, int64_t, const double*, const double*, const T*, int64_t,     \
-                              const T*, int64_t, T*);                                                           \
+                              const T*, int64_t, T*, Act);                                                      \
   template void bn_backward<T>(const T*, const T*, int64_t, int64_t, const double*, const double*, const T*,   \
-                               int64_t, bool, T*, T*, T*);
+                               int64_t, bool, T*, T*, T*, Act, const T*, int64_t);
 OFA_INSTANTIATE_BN(float)
 OFA_INSTANTIATE_BN(double)
 #undef OFA_INSTANTIATE_BN

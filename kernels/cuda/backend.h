@@ -195,11 +195,14 @@ class CudaBackend {
   virtual void bn_eval_stats(DType t, const void* running_mean, int64_t rm_stride, const void* running_var,
                              int64_t rv_stride, int64_t C, double eps, double* mean, double* invstd, Stream s) = 0;
   virtual void bn_forward(DType t, const void* x, int64_t M, int64_t C, const double* mean, const double* invstd,
-                          const void* w, int64_t w_stride, const void* b, int64_t b_stride, void* y, Stream s) = 0;
-  // gx, gw, gb may each be null (not needed).
+                          const void* w, int64_t w_stride, const void* b, int64_t b_stride, void* y, Act act,
+                          Stream s) = 0;
+  // gx, gw, gb may each be null (not needed). act: the activation fused into
+  // the forward (gy is then its output's gradient); b, b_stride the forward's
+  // bias (read only when act is not Identity).
   virtual void bn_backward(DType t, const void* x, const void* gy, int64_t M, int64_t C, const double* mean,
                            const double* invstd, const void* w, int64_t w_stride, bool training, void* gx, void* gw,
-                           void* gb, Scratch& scratch, Stream s) = 0;
+                           void* gb, Act act, const void* b, int64_t b_stride, Scratch& scratch, Stream s) = 0;
 
   // ---------------------------------------------------------------- pooling (pool.cu)
   virtual void global_avg_pool_forward(DType t, const void* x, int64_t N, int64_t HW, int64_t C, void* out,

@@ -139,10 +139,10 @@ class Backend final : public CudaBackend {
   void bn_eval_stats(DType t, const void* running_mean, int64_t rm_stride, const void* running_var, int64_t rv_stride,
                      int64_t C, double eps, double* mean, double* invstd, Stream s) override;
   void bn_forward(DType t, const void* x, int64_t M, int64_t C, const double* mean, const double* invstd, const void* w,
-                  int64_t w_stride, const void* b, int64_t b_stride, void* y, Stream s) override;
+                  int64_t w_stride, const void* b, int64_t b_stride, void* y, Act act, Stream s) override;
   void bn_backward(DType t, const void* x, const void* gy, int64_t M, int64_t C, const double* mean,
                    const double* invstd, const void* w, int64_t w_stride, bool training, void* gx, void* gw, void* gb,
-                   Scratch& scratch, Stream s) override;
+                   Act act, const void* b, int64_t b_stride, Scratch& scratch, Stream s) override;
 
   void global_avg_pool_forward(DType t, const void* x, int64_t N, int64_t HW, int64_t C, void* out, Stream s) override;
   void global_avg_pool_backward(DType t, const void* gy, int64_t N, int64_t HW, int64_t C, void* gx, Stream s) override;

@@ -11,10 +11,16 @@
 // double, and adds the 8 row lanes in order into part q's partial sums; a
 // second kernel adds the parts of each channel in part order. The grid size
 // never changes which rows a thread sums or in which order.
+//
+// Forward and backward fuse an optional activation after the normalisation
+// (a template parameter; Act::Identity is plain batch norm): the forward
+// writes act(z) only, the backward recomputes z from x and uses gy * act'(z)
+// where plain batch norm uses gy, so z and its gradient never go to memory.
 #include "kernels/cuda/backend_impl.h"  // first: it picks the namespace
 
 #include <algorithm>
 
+#include "kernels/common/activation_math.h"
 #include "kernels/common/bn_math.h"
 
 namespace ofa::kernels::OFA_CUDA_NS {
@@ -131,7 +137,7 @@ __device__ __forceinline__ T channel_scale(const double* invstd, const T* w, int
   return static_cast<T>(invstd[c] * (w ? static_cast<double>(w[c * ws]) : 1.0));
 }
 
-template <class T>
+template <Act A, class T>
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(const T* __restrict__ x, int64_t M, int64_t C, const double* __restrict__ mean,
                    const double* __restrict__ invstd, const T* __restrict__ w, int64_t ws, const T* __restrict__ b,
@@ -139,15 +145,29 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t total = M * C;
   OFA_GRID_STRIDE(i, total) {
     const int64_t c = i % C;
-    y[i] = bn_apply(x[i], static_cast<T>(mean[c]), channel_scale(invstd, w, ws, c), b ? b[c * bs] : T(0));
+    y[i] = act_forward_t<A>(
+        bn_apply(x[i], static_cast<T>(mean[c]), channel_scale(invstd, w, ws, c), b ? b[c * bs] : T(0)));
   }
 }
 
-// Sums of gy and gy * (x - mean) over each part's rows.
-template <class T>
+// The gradient reaching the normalisation: gy * act'(z), z recomputed as the
+// forward formed it (Identity: gy itself).
+template <Act A, class T>
+__device__ __forceinline__ T pre_act_grad(T gy, T x, T mu, T scale, T shift) {
+  if constexpr (A == Act::Identity) {
+    return gy;
+  } else {
+    return gy * act_derivative_t<A>(bn_apply(x, mu, scale, shift));
+  }
+}
+
+// Sums of g and g * (x - mean) over each part's rows, g = pre_act_grad.
+template <Act A, class T>
 __global__ void __launch_bounds__(kTile * kRows)
     grad_partial_kernel(const T* __restrict__ x, const T* __restrict__ gy, int64_t M, int64_t C,
-                        const double* __restrict__ mean, int64_t nparts, int64_t part_len, double* __restrict__ part) {
+                        const double* __restrict__ mean, const double* __restrict__ invstd, const T* __restrict__ w,
+                        int64_t ws, const T* __restrict__ b, int64_t bs, int64_t nparts, int64_t part_len,
+                        double* __restrict__ part) {
   __shared__ double s1[kRows][kTile];
   __shared__ double s2[kRows][kTile];
   const int64_t ctiles = (C + kTile - 1) / kTile, items = ctiles * nparts;
@@ -156,11 +176,13 @@ __global__ void __launch_bounds__(kTile * kRows)
     double a1 = 0.0, a2 = 0.0;
     if (c < C) {
       const double mu = mean[c];
+      const T mu_t = static_cast<T>(mu), scale = channel_scale(invstd, w, ws, c), shift = b ? b[c * bs] : T(0);
       const int64_t r1 = (q + 1) * part_len < M ? (q + 1) * part_len : M;
       for (int64_t r = q * part_len + threadIdx.y; r < r1; r += kRows) {
-        const double g = static_cast<double>(gy[r * C + c]);
+        const T xv = x[r * C + c];
+        const double g = static_cast<double>(pre_act_grad<A>(gy[r * C + c], xv, mu_t, scale, shift));
         a1 += g;
-        a2 += g * (static_cast<double>(x[r * C + c]) - mu);
+        a2 += g * (static_cast<double>(xv) - mu);
       }
     }
     store_partials(s1, s2, a1, a2, q, c, C, part);
@@ -168,13 +190,14 @@ __global__ void __launch_bounds__(kTile * kRows)
 }
 
 // Per channel: gb, gw (when asked for) and the coefficients of gx:
-// coef [4][C] = mean, scale, mean(gy), k (as T), as the CPU kernel forms them.
+// coef [5][C] = mean, scale, mean(g), k, shift (as T), as the CPU kernel forms them.
 // nparts = 0: the sums are zero (evaluation gx needs only the scale).
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     grad_finish_kernel(int64_t M, int64_t C, int64_t nparts, const double* __restrict__ part,
                        const double* __restrict__ mean, const double* __restrict__ invstd, const T* __restrict__ w,
-                       int64_t ws, T* __restrict__ gw, T* __restrict__ gb, T* __restrict__ coef) {
+                       int64_t ws, const T* __restrict__ b, int64_t bs, T* __restrict__ gw, T* __restrict__ gb,
+                       T* __restrict__ coef) {
   OFA_GRID_STRIDE(c, C) {
     double t1 = 0.0, t2 = 0.0;
     for (int64_t q = 0; q < nparts; ++q) {
@@ -188,21 +211,24 @@ __global__ void __launch_bounds__(kThreads)
       coef[C + c] = channel_scale(invstd, w, ws, c);
       coef[2 * C + c] = static_cast<T>(t1 / static_cast<double>(M));
       coef[3 * C + c] = static_cast<T>(t2 / static_cast<double>(M) * invstd[c] * invstd[c]);
+      coef[4 * C + c] = b ? b[c * bs] : T(0);
     }
   }
 }
 
-template <class T>
+template <Act A, class T>
 __global__ void __launch_bounds__(kThreads)
     grad_input_kernel(const T* __restrict__ x, const T* __restrict__ gy, int64_t M, int64_t C, bool training,
                       const T* __restrict__ coef, T* __restrict__ gx) {
   const int64_t total = M * C;
   OFA_GRID_STRIDE(i, total) {
     const int64_t c = i % C;
+    const T mu = coef[c], scale = coef[C + c];
+    const T g = pre_act_grad<A>(gy[i], x[i], mu, scale, coef[4 * C + c]);
     if (training)
-      gx[i] = bn_backward_train(gy[i], x[i], coef[c], coef[2 * C + c], coef[3 * C + c], coef[C + c]);
+      gx[i] = bn_backward_train(g, x[i], mu, coef[2 * C + c], coef[3 * C + c], scale);
     else
-      gx[i] = gy[i] * coef[C + c];
+      gx[i] = g * scale;
   }
 }
 
@@ -260,20 +286,23 @@ void Backend::bn_eval_stats(DType t, const void* running_mean, int64_t rm_stride
 }
 
 void Backend::bn_forward(DType t, const void* x, int64_t M, int64_t C, const double* mean, const double* invstd,
-                         const void* w, int64_t w_stride, const void* b, int64_t b_stride, void* y, Stream s) {
+                         const void* w, int64_t w_stride, const void* b, int64_t b_stride, void* y, Act act,
+                         Stream s) {
   bn_detail::check_sizes(M, C, "bn_forward (CUDA)");
   OFA_CUDA_FLOATING(t, "bn_forward (CUDA)", [&] {
     if (M * C == 0) return;
-    OFA_LAUNCH((bn_detail::forward_kernel<scalar_t>), grid_for(M * C), kThreads, 0, s)
-    (static_cast<const scalar_t*>(x), M, C, mean, invstd, static_cast<const scalar_t*>(w), w_stride,
-     static_cast<const scalar_t*>(b), b_stride, static_cast<scalar_t*>(y));
-    OFA_CHECK_LAUNCH("bn_forward_kernel");
+    dispatch_act(act, [&](auto a) {
+      OFA_LAUNCH((bn_detail::forward_kernel<decltype(a)::value, scalar_t>), grid_for(M * C), kThreads, 0, s)
+      (static_cast<const scalar_t*>(x), M, C, mean, invstd, static_cast<const scalar_t*>(w), w_stride,
+       static_cast<const scalar_t*>(b), b_stride, static_cast<scalar_t*>(y));
+      OFA_CHECK_LAUNCH("bn_forward_kernel");
+    });
   });
 }
 
 void Backend::bn_backward(DType t, const void* x, const void* gy, int64_t M, int64_t C, const double* mean,
                           const double* invstd, const void* w, int64_t w_stride, bool training, void* gx, void* gw,
-                          void* gb, Scratch& scratch, Stream s) {
+                          void* gb, Act act, const void* b, int64_t b_stride, Scratch& scratch, Stream s) {
   bn_detail::check_sizes(M, C, "bn_backward (CUDA)");
   OFA_CUDA_FLOATING(t, "bn_backward (CUDA)", [&] {
     if (C == 0 || (!gx && !gw && !gb)) return;
@@ -284,25 +313,29 @@ void Backend::bn_backward(DType t, const void* x, const void* gy, int64_t M, int
     int64_t nparts = 0, part_len = 1;
     if (training || gw || gb) bn_detail::row_partition(M, &nparts, &part_len);
     const size_t part_bytes = static_cast<size_t>(nparts * 2 * C) * sizeof(double);
-    const size_t coef_bytes = gx ? static_cast<size_t>(4 * C) * sizeof(T) : 0;
+    const size_t coef_bytes = gx ? static_cast<size_t>(5 * C) * sizeof(T) : 0;
     char* ws = static_cast<char*>(scratch.get(part_bytes + coef_bytes));
     double* part = nparts > 0 ? reinterpret_cast<double*>(ws) : nullptr;
     T* coef = gx ? reinterpret_cast<T*>(ws + part_bytes) : nullptr;
-    if (nparts > 0) {
-      OFA_LAUNCH((bn_detail::grad_partial_kernel<T>), bn_detail::tile_grid(C, nparts),
-                 dim3(bn_detail::kTile, bn_detail::kRows), 0, s)
-      (px, pg, M, C, mean, nparts, part_len, part);
-      OFA_CHECK_LAUNCH("grad_partial_kernel");
-    }
-    OFA_LAUNCH((bn_detail::grad_finish_kernel<T>), grid_for(C), kThreads, 0, s)
-    (M, C, nparts, part, mean, invstd, static_cast<const T*>(w), w_stride, static_cast<T*>(gw), static_cast<T*>(gb),
-     coef);
-    OFA_CHECK_LAUNCH("grad_finish_kernel");
-    if (gx && M > 0) {
-      OFA_LAUNCH((bn_detail::grad_input_kernel<T>), grid_for(M * C), kThreads, 0, s)
-      (px, pg, M, C, training, coef, static_cast<T*>(gx));
-      OFA_CHECK_LAUNCH("grad_input_kernel");
-    }
+    const auto* pw = static_cast<const T*>(w);
+    const auto* pb = static_cast<const T*>(b);
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      if (nparts > 0) {
+        OFA_LAUNCH((bn_detail::grad_partial_kernel<A, T>), bn_detail::tile_grid(C, nparts),
+                   dim3(bn_detail::kTile, bn_detail::kRows), 0, s)
+        (px, pg, M, C, mean, invstd, pw, w_stride, pb, b_stride, nparts, part_len, part);
+        OFA_CHECK_LAUNCH("grad_partial_kernel");
+      }
+      OFA_LAUNCH((bn_detail::grad_finish_kernel<T>), grid_for(C), kThreads, 0, s)
+      (M, C, nparts, part, mean, invstd, pw, w_stride, pb, b_stride, static_cast<T*>(gw), static_cast<T*>(gb), coef);
+      OFA_CHECK_LAUNCH("grad_finish_kernel");
+      if (gx && M > 0) {
+        OFA_LAUNCH((bn_detail::grad_input_kernel<A, T>), grid_for(M * C), kThreads, 0, s)
+        (px, pg, M, C, training, coef, static_cast<T*>(gx));
+        OFA_CHECK_LAUNCH("grad_input_kernel");
+      }
+    });
   });
 }
 

@@ -183,23 +183,10 @@ void Backend::scalar_op(ScalarOp op, DType t, const void* x, double v, void* y, 
   });
 }
 
-namespace {
-template <class T, class F>
-void with_act(Act act, F&& f) {
-  switch (act) {
-    case Act::Relu: return f(std::integral_constant<Act, Act::Relu>());
-    case Act::Relu6: return f(std::integral_constant<Act, Act::Relu6>());
-    case Act::HSwish: return f(std::integral_constant<Act, Act::HSwish>());
-    case Act::HSigmoid: return f(std::integral_constant<Act, Act::HSigmoid>());
-  }
-  throw Error(str_cat("activation (CUDA): unknown activation ", static_cast<int>(act)));
-}
-}  // namespace
-
 void Backend::activation_forward(Act act, DType t, const void* x, void* y, int64_t n, Stream s) {
   if (n == 0) return;
   OFA_CUDA_FLOATING(t, "activation (CUDA)", [&] {
-    with_act<scalar_t>(act, [&](auto a) {
+    dispatch_act(act, [&](auto a) {
       OFA_LAUNCH((act_forward_kernel<decltype(a)::value, scalar_t>), grid_for(n), kThreads, 0, s)
       (static_cast<const scalar_t*>(x), static_cast<scalar_t*>(y), n);
       OFA_CHECK_LAUNCH("act_forward_kernel");
@@ -210,7 +197,7 @@ void Backend::activation_forward(Act act, DType t, const void* x, void* y, int64
 void Backend::activation_backward(Act act, DType t, const void* x, const void* gy, void* gx, int64_t n, Stream s) {
   if (n == 0) return;
   OFA_CUDA_FLOATING(t, "activation backward (CUDA)", [&] {
-    with_act<scalar_t>(act, [&](auto a) {
+    dispatch_act(act, [&](auto a) {
       OFA_LAUNCH((act_backward_kernel<decltype(a)::value, scalar_t>), grid_for(n), kThreads, 0, s)
       (static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gy), static_cast<scalar_t*>(gx), n);
       OFA_CHECK_LAUNCH("act_backward_kernel");

@@ -28,6 +28,7 @@ namespace {
 
 namespace cpu = ofa::kernels::cpu;
 using ofa::DType;
+using ofa::kernels::Act;
 using ofa::emu::Order;
 using ofa::kernels::StridedArgs;
 using ofa::kernels::StridedLayout;
@@ -318,30 +319,38 @@ TEST(BatchNormEmulated, FinishAndEvalStatsWithStridedRunningBuffers) {
 }
 
 template <class T>
-void check_bn_forward(int64_t M, int64_t C, bool affine) {
+void check_bn_forward(int64_t M, int64_t C, bool affine, Act act = Act::Identity) {
   BnProblem<T> p(M, C, 200 + M);
   const T* w = affine ? p.wbuf.data() : nullptr;
   const T* b = affine ? p.bbuf.data() : nullptr;
   std::vector<T> want(p.x.size()), got(p.x.size());
-  cpu::bn_forward(p.x.data(), M, C, p.mean.data(), p.invstd.data(), w, 3, b, 2, want.data());
+  cpu::bn_forward(p.x.data(), M, C, p.mean.data(), p.invstd.data(), w, 3, b, 2, want.data(), act);
   poison(got);
   EmuSettings s(3, Order::Reverse);
-  be().bn_forward(dtype_of<T>(), p.x.data(), M, C, p.mean.data(), p.invstd.data(), w, 3, b, 2, got.data(), nullptr);
+  be().bn_forward(dtype_of<T>(), p.x.data(), M, C, p.mean.data(), p.invstd.data(), w, 3, b, 2, got.data(), act,
+                  nullptr);
   // Same arithmetic in T; only an FMA contraction may round differently.
   EXPECT_TRUE(all_near(got, want, std::is_same<T, float>::value ? 1e-6 : 1e-14));
 }
 
 TEST(BatchNormEmulated, ForwardFloatAffineStrided) { check_bn_forward<float>(301, 37, true); }
 TEST(BatchNormEmulated, ForwardDoubleNoAffine) { check_bn_forward<double>(99, 5, false); }
+// The fused activations (BN + act in one pass).
+TEST(BatchNormEmulated, ForwardFusedHSwishFloat) { check_bn_forward<float>(301, 37, true, Act::HSwish); }
+TEST(BatchNormEmulated, ForwardFusedReluDouble) { check_bn_forward<double>(99, 5, false, Act::Relu); }
+TEST(BatchNormEmulated, ForwardFusedRelu6Float) { check_bn_forward<float>(133, 19, true, Act::Relu6); }
 
 // gx, gw, gb against the CPU kernel; in training, in evaluation, and with
 // only some of them asked for (the others null, never touched).
+// act: the fused activation; the CPU twin recomputes z with the same bias.
 template <class T>
-void check_bn_backward(int64_t M, int64_t C, bool training, bool want_gx, bool want_gw, bool want_gb) {
+void check_bn_backward(int64_t M, int64_t C, bool training, bool want_gx, bool want_gw, bool want_gb,
+                       Act act = Act::Identity) {
   BnProblem<T> p(M, C, 300 + M);
   std::vector<T> gx_w(p.x.size()), gw_w(C), gb_w(C);
   cpu::bn_backward(p.x.data(), p.gy.data(), M, C, p.mean.data(), p.invstd.data(), p.wbuf.data(), 3, training,
-                   want_gx ? gx_w.data() : nullptr, want_gw ? gw_w.data() : nullptr, want_gb ? gb_w.data() : nullptr);
+                   want_gx ? gx_w.data() : nullptr, want_gw ? gw_w.data() : nullptr, want_gb ? gb_w.data() : nullptr, act,
+                   p.bbuf.data(), 2);
   auto run = [&] {
     std::vector<T> gx(p.x.size()), gw(C), gb(C);
     poison(gx);
@@ -350,7 +359,7 @@ void check_bn_backward(int64_t M, int64_t C, bool training, bool want_gx, bool w
     HostScratch ws;
     be().bn_backward(dtype_of<T>(), p.x.data(), p.gy.data(), M, C, p.mean.data(), p.invstd.data(), p.wbuf.data(), 3,
                      training, want_gx ? gx.data() : nullptr, want_gw ? gw.data() : nullptr,
-                     want_gb ? gb.data() : nullptr, ws, nullptr);
+                     want_gb ? gb.data() : nullptr, act, p.bbuf.data(), 2, ws, nullptr);
     std::vector<T> all = gx;
     all.insert(all.end(), gw.begin(), gw.end());
     all.insert(all.end(), gb.begin(), gb.end());
@@ -379,6 +388,18 @@ TEST(BatchNormEmulated, BackwardTrainingFloat) { check_bn_backward<float>(1031, 
 TEST(BatchNormEmulated, BackwardTrainingDouble) { check_bn_backward<double>(2600, 33, true, true, true, true); }
 TEST(BatchNormEmulated, BackwardEvalInputOnly) { check_bn_backward<float>(257, 9, false, true, false, false); }
 TEST(BatchNormEmulated, BackwardWeightAndBiasOnly) { check_bn_backward<double>(700, 11, true, false, true, true); }
+TEST(BatchNormEmulated, BackwardTrainingFusedHSwishFloat) {
+  check_bn_backward<float>(1031, 37, true, true, true, true, Act::HSwish);
+}
+TEST(BatchNormEmulated, BackwardTrainingFusedRelu6Double) {
+  check_bn_backward<double>(2600, 33, true, true, true, true, Act::Relu6);
+}
+TEST(BatchNormEmulated, BackwardEvalFusedReluInputOnly) {
+  check_bn_backward<float>(257, 9, false, true, false, false, Act::Relu);
+}
+TEST(BatchNormEmulated, BackwardFusedHSigmoidWeightAndBiasOnly) {
+  check_bn_backward<double>(700, 11, true, false, true, true, Act::HSigmoid);
+}
 
 TEST(BatchNormEmulated, ClearErrors) {
   HostScratch ws;
@@ -387,7 +408,8 @@ TEST(BatchNormEmulated, ClearErrors) {
       [&] { be().bn_batch_stats(DType::F32, buf.data(), -1, 3, buf.data(), buf.data(), ws, nullptr); });
   EXPECT_NE(m.find("bn_batch_stats (CUDA): bad sizes M -1, C 3"), std::string::npos) << m;
   const std::string m2 = emu_error_of([&] {
-    be().bn_forward(DType::I64, buf.data(), 1, 1, buf.data(), buf.data(), nullptr, 0, nullptr, 0, buf.data(), nullptr);
+    be().bn_forward(DType::I64, buf.data(), 1, 1, buf.data(), buf.data(), nullptr, 0, nullptr, 0, buf.data(),
+                    Act::Identity, nullptr);
   });
   EXPECT_NE(m2.find("bn_forward (CUDA): dtype int64 is not supported"), std::string::npos) << m2;
 }
