@@ -14,8 +14,12 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "kernels/common/activation_math.h"
 
 namespace ofa {
+
+// relu, relu6, hswish, hsigmoid or identity: the activation a fused op applies.
+using kernels::Act;
 
 // ---- elementwise (engine/ops_elementwise.cpp), NumPy broadcasting
 Tensor add(const Tensor& a, const Tensor& b);
@@ -63,6 +67,11 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // Evaluation: normalise with the running statistics.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps);
+// act(batch_norm(...)) in one pass forward and one backward: the normalised
+// values and their gradient are never stored. Bit for bit the values and
+// gradients of the two ops one after the other (Act::Identity: batch_norm).
+Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                      const Tensor& running_var, bool training, double momentum, double eps, Act act);
 Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C, 1, 1]
 Tensor dropout(const Tensor& x, double p, bool training, Generator* g = nullptr);
 

@@ -1,4 +1,4 @@
-// defines: batch_norm, global_avg_pool2d, dropout
+// defines: batch_norm, batch_norm_act, global_avg_pool2d, dropout
 #include "engine/autograd.h"
 #include "engine/cuda_context.h"
 #include "engine/dispatch.h"
@@ -26,7 +26,9 @@ Tensor like_layout(const Tensor& g, const Tensor& ref) {
 struct BatchNormBackward final : Node {
   Tensor x;               // detached, [M, C] layout
   Tensor weight;          // detached copy of the [C] weight, or undefined
+  Tensor bias;            // with an activation: detached copy of the [C] bias, or undefined
   Tensor mean, invstd;    // float64 [C]: the statistics the forward normalised with
+  Act act = Act::Identity;
   bool training = true;
   bool need_x = false, need_w = false, need_b = false;
   std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
@@ -43,7 +45,8 @@ struct BatchNormBackward final : Node {
                                  invstd.data<double>(), weight.defined() ? weight.raw_data() : nullptr,
                                  weight.defined() ? weight.stride(0) : 0, training,
                                  need_x ? gx.raw_data() : nullptr, need_w ? gw.raw_data() : nullptr,
-                                 need_b ? gb.raw_data() : nullptr, scratch, cuda_stream(dev));
+                                 need_b ? gb.raw_data() : nullptr, act, bias.defined() ? bias.raw_data() : nullptr,
+                                 bias.defined() ? bias.stride(0) : 0, scratch, cuda_stream(dev));
       return {gx, gw, gb};
     }
     OFA_DISPATCH_FLOATING(x.dtype(), "batch_norm backward", [&] {
@@ -51,12 +54,15 @@ struct BatchNormBackward final : Node {
           x.data<scalar_t>(), gy.data<scalar_t>(), M, C, mean.data<double>(), invstd.data<double>(),
           weight.defined() ? weight.data<scalar_t>() : nullptr, weight.defined() ? weight.stride(0) : 0, training,
           need_x ? gx.data<scalar_t>() : nullptr, need_w ? gw.data<scalar_t>() : nullptr,
-          need_b ? gb.data<scalar_t>() : nullptr);
+          need_b ? gb.data<scalar_t>() : nullptr, act, bias.defined() ? bias.data<scalar_t>() : nullptr,
+          bias.defined() ? bias.stride(0) : 0);
     });
     return {gx, gw, gb};
   }
-  void release() override { x = weight = mean = invstd = Tensor(); }
-  std::string name() const override { return "BatchNormBackward"; }
+  void release() override { x = weight = bias = mean = invstd = Tensor(); }
+  std::string name() const override {
+    return act == Act::Identity ? "BatchNormBackward" : str_cat("BatchNormActBackward(", kernels::act_name(act), ")");
+  }
 };
 
 void check_channel_vector(const Tensor& x, const Tensor& t, const char* what) {
@@ -72,8 +78,13 @@ void check_channel_vector(const Tensor& x, const Tensor& t, const char* what) {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_act(x, weight, bias, running_mean, running_var, training, momentum, eps, Act::Identity);
+}
+
+Tensor batch_norm_act(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                      const Tensor& running_var, bool training, double momentum, double eps, Act act) {
   OFA_CHECK(x_in.defined(), "batch_norm: undefined input");
   OFA_CHECK(x_in.dim() == 4 || x_in.dim() == 2, "batch_norm: input must be [N, C, H, W] or [N, C], got shape ",
             shape_str(x_in.shape()));
@@ -118,7 +129,8 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
     }
     be.bn_forward(x.dtype(), x.raw_data(), M, C, mean.data<double>(), invstd.data<double>(),
                   weight.defined() ? weight.raw_data() : nullptr, weight.defined() ? weight.stride(0) : 0,
-                  bias.defined() ? bias.raw_data() : nullptr, bias.defined() ? bias.stride(0) : 0, y.raw_data(), st);
+                  bias.defined() ? bias.raw_data() : nullptr, bias.defined() ? bias.stride(0) : 0, y.raw_data(), act,
+                  st);
   } else {
   OFA_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
     double* pm = mean.data<double>();
@@ -145,7 +157,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
                                        weight.defined() ? weight.data<scalar_t>() : nullptr,
                                        weight.defined() ? weight.stride(0) : 0,
                                        bias.defined() ? bias.data<scalar_t>() : nullptr,
-                                       bias.defined() ? bias.stride(0) : 0, y.data<scalar_t>());
+                                       bias.defined() ? bias.stride(0) : 0, y.data<scalar_t>(), act);
   });
   }
   if (any_requires_grad({&x_in, &weight, &bias})) {
@@ -153,6 +165,9 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
     n->x = x;
     // A copy: an optimizer step before backward must not change the weight used.
     if (weight.defined()) n->weight = weight.detach().clone();
+    // The activation's derivative needs z, recomputed with the same bias.
+    if (act != Act::Identity && bias.defined()) n->bias = bias.detach().clone();
+    n->act = act;
     n->mean = mean;
     n->invstd = invstd;
     n->training = training;

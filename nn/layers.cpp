@@ -31,13 +31,13 @@ BatchNorm2d::BatchNorm2d(int64_t c, double m, double e) : momentum(m), eps(e) {
   num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, DType::I64));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x, Act act) {
   if (is_training()) {
     NoGradGuard ng;
     // On the counter's device: no synchronisation per layer.
     num_batches_tracked.add_(ones({}, DType::I64, num_batches_tracked.device()));
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
 }
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* g) {

@@ -19,7 +19,9 @@ class Conv2d : public Module {
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
-  Tensor forward(const Tensor& x);  // batch statistics in training mode, running ones in eval
+  // Batch statistics in training mode, running ones in eval; act: an
+  // activation fused into the same pass (batch_norm_act).
+  Tensor forward(const Tensor& x, Act act = Act::Identity);
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double momentum, eps;
 };

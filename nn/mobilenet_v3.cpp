@@ -41,6 +41,15 @@ Tensor apply_activation(const std::string& act, const Tensor& x) {
   return x;
 }
 
+Act act_of(const std::string& act) {
+  if (act == "relu") return Act::Relu;
+  if (act == "h_swish") return Act::HSwish;
+  if (act == "relu6") return Act::Relu6;
+  if (act == "h_sigmoid") return Act::HSigmoid;
+  check_activation(act, "act_of");
+  return Act::Identity;
+}
+
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride) {
   return (in + 2 * (kernel / 2) - kernel) / stride + 1;
 }
@@ -147,8 +156,7 @@ std::shared_ptr<ConvLayer> ConvLayer::build_from_config(const json& c, Generator
 
 Tensor ConvLayer::forward(const Tensor& x) {
   Tensor y = conv->forward(x);
-  if (bn) y = bn->forward(y);
-  y = apply_activation(opt.act_func, y);
+  y = bn ? bn->forward(y, act_of(opt.act_func)) : apply_activation(opt.act_func, y);
   if (se) y = se->forward(y);
   return y;
 }
@@ -176,8 +184,7 @@ std::string ConvLayer::module_str() const {
 // ---------------------------------------------------------------- MBConvLayer
 
 Tensor ConvBnAct::forward(const Tensor& x) {
-  Tensor y = bn->forward(conv->forward(x));
-  y = apply_activation(act, y);
+  Tensor y = bn->forward(conv->forward(x), act_of(act));
   if (se) y = se->forward(y);
   return y;
 }

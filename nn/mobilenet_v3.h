@@ -27,6 +27,8 @@ int64_t round_make_divisible(int64_t in, double expand_ratio);
 int64_t min_divisible_value(int64_t n1, int64_t v1);
 // "relu", "relu6", "h_swish", "h_sigmoid", or "" / "none" (identity).
 Tensor apply_activation(const std::string& act, const Tensor& x);
+// The kernels' activation for a name ("" and "none": Act::Identity).
+Act act_of(const std::string& act);
 void check_activation(const std::string& act, const char* where);
 // Output size of a "same"-padded convolution (padding k / 2).
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride);

@@ -144,7 +144,7 @@ DynamicBatchNorm2d::DynamicBatchNorm2d(int64_t m) : max_feature_dim(m) {
   bn = register_module("bn", std::make_shared<BatchNorm2d>(m));
 }
 
-Tensor DynamicBatchNorm2d::forward(const Tensor& x) {
+Tensor DynamicBatchNorm2d::forward(const Tensor& x, Act act) {
   OFA_CHECK(x.dim() >= 2 && x.size(1) <= max_feature_dim, "DynamicBatchNorm2d: input ", shape_str(x.shape()),
             " has more channels than the stored ", max_feature_dim);
   const int64_t c = x.size(1);
@@ -153,8 +153,8 @@ Tensor DynamicBatchNorm2d::forward(const Tensor& x) {
     // On the counter's device: no synchronisation per layer.
     bn->num_batches_tracked.add_(ones({}, DType::I64, bn->num_batches_tracked.device()));
   }
-  return batch_norm(x, bn->weight.narrow(0, 0, c), bn->bias.narrow(0, 0, c), bn->running_mean.narrow(0, 0, c),
-                    bn->running_var.narrow(0, 0, c), is_training(), bn->momentum, bn->eps);
+  return batch_norm_act(x, bn->weight.narrow(0, 0, c), bn->bias.narrow(0, 0, c), bn->running_mean.narrow(0, 0, c),
+                        bn->running_var.narrow(0, 0, c), is_training(), bn->momentum, bn->eps, act);
 }
 
 // ---------------------------------------------------------------- DynamicSE
@@ -238,9 +238,9 @@ Tensor DynamicMBConvLayer::forward(const Tensor& x) {
   Tensor y = x;
   if (inverted_bottleneck) {
     y = ib_conv().forward(y, active_middle_channel(x.size(1)));
-    y = apply_activation(act_func, inverted_bottleneck->bn->forward(y));
+    y = inverted_bottleneck->bn->forward(y, act_of(act_func));
   }
-  y = apply_activation(act_func, depth_conv->bn->forward(dw_conv().forward(y, active_kernel_size)));
+  y = depth_conv->bn->forward(dw_conv().forward(y, active_kernel_size), act_of(act_func));
   if (depth_conv->se) y = depth_conv->se->forward(y);
   return point_linear->bn->forward(pl_conv().forward(y, active_out_channel));
 }

@@ -45,7 +45,7 @@ class DynamicSeparableConv2d : public Module {
 class DynamicBatchNorm2d : public Module {
  public:
   explicit DynamicBatchNorm2d(int64_t max_feature_dim);
-  Tensor forward(const Tensor& x);
+  Tensor forward(const Tensor& x, Act act = Act::Identity);  // act: fused, as BatchNorm2d::forward
   int64_t max_feature_dim;
   std::shared_ptr<BatchNorm2d> bn;
 };

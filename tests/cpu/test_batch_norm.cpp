@@ -314,6 +314,119 @@ TEST(BatchNorm, ResultDoesNotDependOnThreadCount) {
   EXPECT_EQ(gw1, gw4);
 }
 
+// ---------------------------------------------------------------- fused BN + activation
+
+Tensor unfused_act(Act a, const Tensor& z) {
+  switch (a) {
+    case Act::Relu: return relu(z);
+    case Act::Relu6: return relu6(z);
+    case Act::HSwish: return hswish(z);
+    case Act::HSigmoid: return hsigmoid(z);
+    case Act::Identity: return z;
+  }
+  return z;
+}
+
+struct FusedCase {
+  Act act;
+  DType dt;
+  bool training;
+  Shape shape;
+};
+
+class BatchNormActFused : public ::testing::TestWithParam<FusedCase> {};
+
+// batch_norm_act is the two ops one after the other, bit for bit: output,
+// running statistics and every gradient (the fused backward recomputes z from
+// x with the same per-channel coefficients the forward used).
+TEST_P(BatchNormActFused, EqualsBatchNormThenActivationBitForBit) {
+  const FusedCase fc = GetParam();
+  const int64_t C = fc.shape[1];
+  // A spread of z over about [-8, 8]: every kink (0, 6, -3, 3) is crossed.
+  Tensor x0 = add(mul(randn_t(fc.shape, 60, fc.dt), 2.0), 1.0);
+  Tensor w0 = uniform_t({C + 2}, 61, 1.0, 3.0, fc.dt), b0 = mul(randn_t({C + 2}, 62, fc.dt), 2.0);
+  Tensor R = randn_t(fc.shape, 63, fc.dt);
+  struct Out {
+    std::vector<double> y, rm, rv, gx, gw, gb;
+  };
+  auto run = [&](bool fused) {
+    Tensor x = x0.detach().clone().set_requires_grad(true);
+    Tensor w = w0.detach().clone().set_requires_grad(true), b = b0.detach().clone().set_requires_grad(true);
+    Tensor rm = mul(randn_t({C + 2}, 64, fc.dt), 0.5), rv = uniform_t({C + 2}, 65, 0.5, 2.0, fc.dt);
+    Tensor wn = w.narrow(0, 0, C), bn = b.narrow(0, 0, C), rmn = rm.narrow(0, 0, C), rvn = rv.narrow(0, 0, C);
+    Tensor y = fused ? batch_norm_act(x, wn, bn, rmn, rvn, fc.training, 0.1, 1e-5, fc.act)
+                     : unfused_act(fc.act, batch_norm(x, wn, bn, rmn, rvn, fc.training, 0.1, 1e-5));
+    sum(mul(y, R)).backward();
+    return Out{y.contiguous().to_vector<double>(), rm.to_vector<double>(), rv.to_vector<double>(),
+               x.grad().contiguous().to_vector<double>(), w.grad().to_vector<double>(), b.grad().to_vector<double>()};
+  };
+  const Out f = run(true), u = run(false);
+  EXPECT_EQ(f.y, u.y);
+  EXPECT_EQ(f.rm, u.rm);
+  EXPECT_EQ(f.rv, u.rv);
+  EXPECT_EQ(f.gx, u.gx);
+  EXPECT_EQ(f.gw, u.gw);
+  EXPECT_EQ(f.gb, u.gb);
+  // The case is not trivial: the activation clips some values (at the low
+  // end, and at 6 for relu6) and passes others.
+  int64_t low = 0, high = 0;
+  for (double y : f.y) {
+    low += y == 0.0;
+    high += y == 6.0;
+  }
+  if (fc.act != Act::Identity) {
+    EXPECT_GT(low, 0);
+    EXPECT_LT(low + high, static_cast<int64_t>(f.y.size()));
+  }
+  if (fc.act == Act::Relu6) EXPECT_GT(high, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Acts, BatchNormActFused,
+    ::testing::Values(FusedCase{Act::Relu, DType::F32, true, {3, 13, 7, 7}},
+                      FusedCase{Act::Relu6, DType::F64, true, {4, 9, 5, 3}},
+                      FusedCase{Act::HSwish, DType::F32, true, {5, 24, 9, 9}},
+                      FusedCase{Act::HSwish, DType::F64, false, {3, 13, 7, 7}},
+                      FusedCase{Act::HSigmoid, DType::F32, false, {2, 7, 11, 5}},
+                      FusedCase{Act::Relu6, DType::F32, true, {37, 21}},
+                      FusedCase{Act::Identity, DType::F32, true, {3, 13, 7, 7}},
+                      // Large enough for the parallel loops (M * C > 32768).
+                      FusedCase{Act::HSwish, DType::F32, true, {4, 40, 16, 16}}),
+    [](const ::testing::TestParamInfo<FusedCase>& i) {
+      return std::string(kernels::act_name(i.param.act)) + (i.param.dt == DType::F32 ? "_f32" : "_f64") +
+             (i.param.training ? "_train" : "_eval") + "_" + std::to_string(i.index);
+    });
+
+TEST(BatchNormAct, GradCheckTrainingHSwishThroughSlices) {
+  Tensor x = randn_t({3, 4, 3, 3}, 66).set_requires_grad(true);
+  Tensor w = uniform_t({6}, 67, 1.0, 3.0).set_requires_grad(true), b = randn_t({6}, 68).set_requires_grad(true);
+  EXPECT_TRUE(grad_check(
+      [&](const std::vector<Tensor>& in) {
+        return batch_norm_act(in[0], in[1].narrow(0, 0, 4), in[2].narrow(0, 0, 4), Tensor(), Tensor(), true, 0.1,
+                              1e-5, Act::HSwish);
+      },
+      {x, w, b}));
+}
+
+TEST(BatchNormAct, GradCheckEvalRelu6AffineOff) {
+  Tensor x = mul(randn_t({3, 5, 2, 3}, 69), 4.0).set_requires_grad(true);
+  Tensor rm = randn_t({5}, 70), rv = uniform_t({5}, 71, 0.5, 2.0);
+  EXPECT_TRUE(grad_check(
+      [&](const std::vector<Tensor>& in) {
+        return batch_norm_act(in[0], Tensor(), Tensor(), rm, rv, false, 0.1, 1e-5, Act::Relu6);
+      },
+      {x}));
+}
+
+TEST(BatchNormAct, OneNodeInTheGraphNamedAfterTheActivation) {
+  Tensor x = randn_t({3, 4, 2, 2}, 72).set_requires_grad(true);
+  Tensor y = batch_norm_act(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, Act::HSwish);
+  ASSERT_TRUE(y.grad_fn());
+  EXPECT_EQ(y.grad_fn()->name(), "BatchNormActBackward(hswish)");
+  EXPECT_EQ(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5).grad_fn()->name(),
+            "BatchNormBackward");
+}
+
 TEST(BatchNorm, WrongWeightShapeNamesBothShapes) {
   try {
     batch_norm(randn_t({3, 13, 7, 7}, 57), randn_t({12}, 58), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5);

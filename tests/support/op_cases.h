@@ -27,10 +27,11 @@ inline Tensor labels(const Tensor& like, std::vector<int64_t> v) {
 
 inline std::vector<OpCase> op_cases() {
   const MemoryFormat CL = MemoryFormat::ChannelsLast;
-  auto bn = [](const Tensor& x, const Tensor& w, const Tensor& b, bool training) {
+  auto bn = [](const Tensor& x, const Tensor& w, const Tensor& b, bool training, Act act = Act::Identity) {
     const int64_t C = x.size(1);
     Tensor rm = zeros({C + 3}, x.dtype(), x.device()), rv = ones({C + 3}, x.dtype(), x.device());
-    return batch_norm(x, w.narrow(0, 0, C), b.narrow(0, 0, C), rm.narrow(0, 0, C), rv.narrow(0, 0, C), training, 0.1, 1e-5);
+    return batch_norm_act(x, w.narrow(0, 0, C), b.narrow(0, 0, C), rm.narrow(0, 0, C), rv.narrow(0, 0, C), training,
+                          0.1, 1e-5, act);
   };
   std::vector<OpCase> c = {
       {"relu", {{3, 13, 7, 7}}, [](auto& in) { return relu(in[0]); }},
@@ -53,6 +54,13 @@ inline std::vector<OpCase> op_cases() {
       {"matmul_batched", {{3, 5, 7}, {3, 9, 7}}, [](auto& in) { return matmul(in[0], in[1].transpose(1, 2)); }},
       {"batch_norm_train_slice", {{3, 13, 7, 7}, {20}, {20}}, [=](auto& in) { return bn(in[0], in[1], in[2], true); }},
       {"batch_norm_eval_slice", {{3, 13, 7, 7}, {20}, {20}}, [=](auto& in) { return bn(in[0], in[1], in[2], false); }},
+      // Fused BN + activation; the weight scaled so that the kinks (0, 6; -3, 3) are crossed.
+      {"batch_norm_hswish_train_slice", {{3, 13, 7, 7}, {20}, {20}},
+       [=](auto& in) { return bn(in[0], mul(in[1], 3.0), mul(in[2], 2.0), true, Act::HSwish); }},
+      {"batch_norm_relu6_eval_slice", {{3, 13, 7, 7}, {20}, {20}},
+       [=](auto& in) { return bn(mul(in[0], 4.0), mul(in[1], 3.0), mul(in[2], 3.0), false, Act::Relu6); }},
+      {"batch_norm_relu_train_2d", {{9, 13}, {13}, {13}},
+       [=](auto& in) { return bn(in[0], in[1], in[2], true, Act::Relu); }},
       {"global_avg_pool", {{3, 13, 7, 7}}, [](auto& in) { return global_avg_pool2d(in[0]); }},
       {"dropout_seeded", {{3, 13, 7, 7}}, [](auto& in) {
          Generator g(5);  // Philox: the same mask on both devices
