@@ -567,6 +567,8 @@ int kernels_main(int argc, char** argv) {
   }
   if (progress) std::fprintf(stderr, "\r%*s\r", 70, "");
   flush.buf = Tensor();
+  // The competitor's process gets the device memory our cache holds.
+  if (o.device.is_cuda()) cuda_empty_cache(o.device.index);
 
   Competitor tc;
   if (o.competitor) {
