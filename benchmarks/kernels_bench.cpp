@@ -267,9 +267,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.device.is_cuda()) {
     const int n = cuda_device_count();
-    OFA_CHECK(n > 0, "--device ", device, ": no CUDA device (this build ", cuda_backend_or_null() ? "has" : "lacks",
-              " a CUDA backend and sees no GPU; OFA_CUDA_EMULATION=1 runs the CUDA kernels on the CPU emulation). "
-              "Use --device cpu.");
+    OFA_CHECK(n > 0, "--device ", device, ": no CUDA device is visible (no GPU, or a build without nvcc; "
+              "OFA_CUDA_EMULATION=1 runs the CUDA kernels on the CPU emulation). Use --device cpu.");
     OFA_CHECK(o.device.index < n, "--device ", device, ": there are ", n, " CUDA devices (cuda:0 .. cuda:", n - 1,
               ")");
   }
