@@ -1,5 +1,6 @@
 #include "benchmarks/bench_util.h"
 
+#include "engine/cuda_context.h"
 #include "engine/threads.h"
 
 #include <cblas.h>
@@ -15,6 +16,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sys/stat.h>
+
+#ifndef OFA_SOURCE_DIR
+#error "OFA_SOURCE_DIR must be defined (benchmarks/CMakeLists.txt sets it)"
+#endif
 
 namespace ofa::bench {
 
@@ -38,6 +44,47 @@ double Timing::median_ms() const {
 double Timing::min_ms() const {
   if (samples_ms.empty()) return std::nan("");
   return *std::min_element(samples_ms.begin(), samples_ms.end());
+}
+
+void synchronize(Device d) {
+  if (d.is_cuda()) cuda_synchronize(d.index);
+}
+
+StreamTimer::StreamTimer(int device) : device_(device) {
+  kernels::CudaBackend& be = cuda_backend();
+  cuda_stream(device);  // makes the device current before its events are made
+  start_ = be.event_create(true);
+  stop_ = be.event_create(true);
+}
+
+StreamTimer::~StreamTimer() {
+  kernels::CudaBackend& be = cuda_backend();
+  be.event_destroy(static_cast<kernels::Event>(start_));
+  be.event_destroy(static_cast<kernels::Event>(stop_));
+}
+
+void StreamTimer::start() { cuda_backend().event_record(static_cast<kernels::Event>(start_), cuda_stream(device_)); }
+
+double StreamTimer::stop_ms() {
+  kernels::CudaBackend& be = cuda_backend();
+  const auto a = static_cast<kernels::Event>(start_), b = static_cast<kernels::Event>(stop_);
+  be.event_record(b, cuda_stream(device_));
+  be.event_synchronize(b);
+  return be.event_elapsed_ms(a, b);
+}
+
+Json timing_json(const Timing& t) {
+  Json j = Json::object();
+  j["median_ms"] = t.median_ms();
+  j["min_ms"] = t.min_ms();
+  j["samples_ms"] = t.samples_ms;
+  return j;
+}
+
+Timing timing_of(const Json& samples_ms) {
+  Timing t;
+  t.samples_ms = samples_ms.get<std::vector<double>>();
+  return t;
 }
 
 std::string cpu_model() {
@@ -192,6 +239,77 @@ double geometric_mean(const std::vector<double>& v) {
       ++n;
     }
   return n ? std::exp(s / static_cast<double>(n)) : std::nan("");
+}
+
+CompetitorReply run_competitor(const std::string& python, const std::string& script, const Json& request,
+                               const std::vector<std::pair<std::string, std::string>>& env) {
+  CompetitorReply r;
+  r.script = std::string(OFA_SOURCE_DIR) + "/benchmarks/" + script;
+  struct stat st;
+  if (stat(r.script.c_str(), &st) != 0) {
+    r.why = "the competitor script " + r.script + " is missing";
+    return r;
+  }
+  ProcessResult p = run_process({python, r.script}, request.dump(), env);
+  if (!p.started) {
+    r.why = p.error;
+    return r;
+  }
+  try {
+    r.reply = Json::parse(p.out);
+  } catch (const Json::parse_error&) {
+    const std::string tail = last_line(p.err);
+    r.why = python + " " + r.script + " exited with status " + std::to_string(p.exit_code) +
+            (tail.empty() ? " without JSON output" : ": " + tail);
+    return r;
+  }
+  if (r.reply.is_object() && r.reply.contains("error")) {
+    const Json& e = r.reply.at("error");
+    r.why = e.is_string() ? e.get<std::string>() : e.dump();
+    return r;
+  }
+  r.ok = true;
+  return r;
+}
+
+std::vector<std::pair<std::string, std::string>> thread_env(int64_t threads) {
+  const std::string n = std::to_string(threads);
+  return {{"OMP_NUM_THREADS", n}, {"OPENBLAS_NUM_THREADS", n}, {"MKL_NUM_THREADS", n}};
+}
+
+std::string last_line(const std::string& s) {
+  const size_t e = s.find_last_not_of(" \n\r\t");
+  if (e == std::string::npos) return "";
+  const size_t nl = s.rfind('\n', e);
+  const size_t b = nl == std::string::npos ? 0 : nl + 1;
+  return s.substr(b, e - b + 1);
+}
+
+std::string cell(const char* format, double v) {
+  if (!std::isfinite(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+WeightView centre_crop(int64_t C, int64_t k, int64_t full) {
+  const int64_t o = (full - k) / 2;
+  return {{0, C}, {0, 1}, {o, k}, {o, k}};
+}
+
+WeightView leading(int64_t out, int64_t in) { return {{0, out}, {0, in}, {0, 1}, {0, 1}}; }
+
+Tensor view_of(const Tensor& full, const WeightView& view) {
+  Tensor w = full;
+  for (size_t d = 0; d < view.size(); ++d) w = w.narrow(static_cast<int64_t>(d), view[d][0], view[d][1]);
+  return w;
+}
+
+Shape view_shape(const Shape& full, const WeightView& view) {
+  if (view.empty()) return full;
+  Shape s;
+  for (const auto& v : view) s.push_back(v[1]);
+  return s;
 }
 
 }  // namespace ofa::bench

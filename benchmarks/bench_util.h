@@ -1,15 +1,23 @@
-// Shared by the ofa_bench subcommands: timing statistics, machine
-// description (CPU model, OpenBLAS build), running a competitor script.
+// Shared by the ofa_bench subcommands: timing statistics (host clock, or
+// events on a CUDA device's compute stream), machine description (CPU model,
+// OpenBLAS build), running a competitor script, weight views, table cells.
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/common.h"
+#include "engine/tensor.h"
 
 namespace ofa::bench {
+
+// Objects keep their keys in insertion order (readable --json reports).
+using Json = nlohmann::ordered_json;
 
 // A bad command line: main prints it and exits with status 2.
 class UsageError : public Error {
@@ -48,6 +56,56 @@ Timing time_runs(int64_t warmup, int64_t repeat, Before&& before, Fn&& fn) {
   return t;
 }
 
+// Waits for the work enqueued on a device (CUDA: its compute stream; CPU: nothing).
+void synchronize(Device d);
+
+// Start/stop events on a CUDA device's compute stream, for timing work there.
+class StreamTimer {
+ public:
+  explicit StreamTimer(int device);
+  ~StreamTimer();
+  StreamTimer(const StreamTimer&) = delete;
+  StreamTimer& operator=(const StreamTimer&) = delete;
+  void start();
+  double stop_ms();  // records the stop event, waits for it, returns the elapsed time
+
+ private:
+  int device_;
+  void* start_;  // kernels::Event, kept opaque here
+  void* stop_;
+};
+
+// time_runs on a device. CPU: exactly time_runs. CUDA: `before` runs and the
+// device is synchronised, then fn is timed with events on the compute stream
+// (the device's time from the first enqueued op to the end of the last, host
+// overheads that leave the device idle included).
+template <class Before, class Fn>
+Timing time_runs_on(Device d, int64_t warmup, int64_t repeat, Before&& before, Fn&& fn) {
+  if (d.is_cpu()) return time_runs(warmup, repeat, before, fn);
+  for (int64_t i = 0; i < warmup; ++i) {
+    before();
+    fn();
+  }
+  synchronize(d);
+  StreamTimer timer(d.index);
+  Timing t;
+  t.samples_ms.reserve(static_cast<size_t>(repeat));
+  for (int64_t i = 0; i < repeat; ++i) {
+    before();
+    synchronize(d);
+    timer.start();
+    fn();
+    t.samples_ms.push_back(timer.stop_ms());
+  }
+  synchronize(d);  // also raises errors the kernels recorded
+  return t;
+}
+
+// {"median_ms", "min_ms", "samples_ms"}.
+Json timing_json(const Timing& t);
+// A competitor's array of samples in milliseconds.
+Timing timing_of(const Json& samples_ms);
+
 std::string cpu_model();        // "model name" from /proc/cpuinfo, or "unknown CPU"
 std::string openblas_build();   // version/config, core, threading model and its thread count
 void set_threads(int64_t n);    // OpenMP pool and OpenBLAS
@@ -66,5 +124,35 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
                           const std::vector<std::pair<std::string, std::string>>& env = {});
 
 double geometric_mean(const std::vector<double>& v);  // of the positive finite entries; NaN when none
+
+// The answer of a competitor script (benchmarks/NAME.py): ok and its JSON
+// reply, or why there is none (script missing, interpreter not runnable, no
+// JSON on stdout, or the script's own {"error": ...}).
+struct CompetitorReply {
+  bool ok = false;
+  std::string why;
+  std::string script;  // full path
+  Json reply;
+};
+// Runs `python OFA_SOURCE_DIR/benchmarks/<script>` with `request` on stdin.
+CompetitorReply run_competitor(const std::string& python, const std::string& script, const Json& request,
+                               const std::vector<std::pair<std::string, std::string>>& env = {});
+// The environment that gives a competitor's thread pools (OpenMP, OpenBLAS,
+// MKL) `threads` threads.
+std::vector<std::pair<std::string, std::string>> thread_env(int64_t threads);
+
+// The last non-blank line of s (a failing script's message).
+std::string last_line(const std::string& s);
+
+// printf of one finite number into a table cell; "-" for NaN or infinity.
+std::string cell(const char* format, double v);
+
+// A view of a stored weight, per dim [start, length]: a leading slice or a
+// centre crop (the supernet takes it on every forward). Empty: the whole weight.
+using WeightView = std::vector<std::array<int64_t, 2>>;
+WeightView centre_crop(int64_t C, int64_t k, int64_t full = 7);  // of a depthwise weight [C, 1, full, full]
+WeightView leading(int64_t out, int64_t in);                      // of a 1x1 conv weight [out, in, 1, 1]
+Tensor view_of(const Tensor& full, const WeightView& view);       // narrow per dim (autograd sees the view)
+Shape view_shape(const Shape& full, const WeightView& view);
 
 }  // namespace ofa::bench

@@ -16,15 +16,9 @@
 #include "benchmarks/bench_util.h"
 #include "data/loader.h"
 
-#ifndef OFA_SOURCE_DIR
-#error "OFA_SOURCE_DIR must be defined (benchmarks/CMakeLists.txt sets it)"
-#endif
-
 namespace ofa::bench {
 
 namespace {
-
-using Json = nlohmann::ordered_json;
 
 struct DataOptions {
   std::string data_path;
@@ -80,13 +74,6 @@ DataOptions parse_data(int argc, char** argv) {
   return o;
 }
 
-std::string last_line_of(const std::string& s) {
-  size_t end = s.find_last_not_of("\n\r ");
-  if (end == std::string::npos) return "";
-  size_t begin = s.find_last_of('\n', end);
-  return s.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
-}
-
 struct OursResult {
   int64_t images = 0;
   double seconds = 0;
@@ -132,12 +119,6 @@ struct TorchResult {
 
 TorchResult run_torch(const std::string& root, const DataOptions& o) {
   TorchResult tr;
-  const std::string script = std::string(OFA_SOURCE_DIR) + "/benchmarks/torch_data.py";
-  struct stat st;
-  if (::stat(script.c_str(), &st) != 0) {
-    tr.why = "the competitor script " + script + " is missing";
-    return tr;
-  }
   Json req = Json::object();
   req["root"] = root;
   req["image_size"] = o.image_size;
@@ -146,25 +127,14 @@ TorchResult run_torch(const std::string& root, const DataOptions& o) {
   req["batches"] = o.batches;
   req["warmup"] = o.warmup;
   req["resize_scale"] = 0.08;
-  ProcessResult p = run_process({o.python, script}, req.dump());
-  if (!p.started) {
-    tr.why = p.error;
+  CompetitorReply cr = run_competitor(o.python, "torch_data.py", req);
+  if (!cr.ok) {
+    tr.why = cr.why;
     return tr;
   }
-  Json res;
+  const Json& res = cr.reply;
+  const std::string& script = cr.script;
   try {
-    res = Json::parse(p.out);
-  } catch (const Json::parse_error&) {
-    const std::string tail = last_line_of(p.err);
-    tr.why = o.python + " " + script + " exited with status " + std::to_string(p.exit_code) +
-             (tail.empty() ? " without JSON output" : ": " + tail);
-    return tr;
-  }
-  try {
-    if (res.contains("error")) {
-      tr.why = res.at("error").get<std::string>();
-      return tr;
-    }
     tr.versions = "torch " + res.at("torch").get<std::string>() + ", torchvision " +
                   res.at("torchvision").get<std::string>() + ", PIL " + res.at("pil").get<std::string>();
     tr.images = res.at("images").get<int64_t>();

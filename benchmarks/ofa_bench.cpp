@@ -8,6 +8,7 @@
 
 #include "benchmarks/bench_util.h"
 #include "benchmarks/data_bench.h"
+#include "benchmarks/kernels_bench.h"
 #include "benchmarks/ops_bench.h"
 #include "benchmarks/train_bench.h"
 
@@ -20,7 +21,7 @@ struct Subcommand {
   void (*usage)(FILE* out);
 };
 
-// Later areas (data loading, end-to-end training steps, CUDA kernels) add a row.
+// Each area adds a row.
 const Subcommand kSubcommands[] = {
     {"ops", "CPU op benchmarks (conv, depthwise, BN, h-swish, SE, linear, loss), PyTorch in the same run",
      ofa::bench::ops_main, ofa::bench::ops_usage},
@@ -28,6 +29,9 @@ const Subcommand kSubcommands[] = {
      ofa::bench::data_main, ofa::bench::data_usage},
     {"train", "training steps/s of one subnet (forward, backward, SGD), PyTorch training the same net in the same run",
      ofa::bench::train_main, ofa::bench::train_usage},
+    {"kernels", "depthwise k3/5/7, sliced 1x1 GEMMs, BN+act at the OFA stage shapes, GPU or CPU: GB/s vs copy, "
+                "PyTorch/cuDNN in the same run",
+     ofa::bench::kernels_main, ofa::bench::kernels_usage},
 };
 
 void usage(FILE* out) {
@@ -38,7 +42,7 @@ void usage(FILE* out) {
                "Benchmarks ofa-engine, with a competitor timed in the same run.\n"
                "\n"
                "subcommands:\n");
-  for (const Subcommand& s : kSubcommands) std::fprintf(out, "  %-6s %s\n", s.name, s.summary);
+  for (const Subcommand& s : kSubcommands) std::fprintf(out, "  %-7s %s\n", s.name, s.summary);
   std::fprintf(out, "\nexit status: 0 done, 1 failed, 2 bad command line\n");
 }
 

@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "benchmarks/bench_util.h"
@@ -12,24 +11,11 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 
-#ifndef OFA_SOURCE_DIR
-#error "OFA_SOURCE_DIR must be defined (benchmarks/CMakeLists.txt sets it)"
-#endif
-
 namespace ofa::bench {
 
 // ---------------------------------------------------------------- the cases
 
 namespace {
-
-// The centre k x k window of a stored 7x7 depthwise weight [C, 1, 7, 7].
-std::vector<std::array<int64_t, 2>> centre_crop(int64_t C, int64_t k, int64_t full = 7) {
-  const int64_t o = (full - k) / 2;
-  return {{0, C}, {0, 1}, {o, k}, {o, k}};
-}
-
-// Leading slice [out, in] of a stored 1x1 conv weight.
-std::vector<std::array<int64_t, 2>> leading(int64_t out, int64_t in) { return {{0, out}, {0, in}, {0, 1}, {0, 1}}; }
 
 std::vector<OpCase> make_cases() {
   std::vector<OpCase> v;
@@ -71,12 +57,7 @@ const std::vector<OpCase>& op_cases() {
   return cases;
 }
 
-Shape OpCase::weight_shape() const {
-  if (weight_view.empty()) return weight_full;
-  Shape s;
-  for (const auto& v : weight_view) s.push_back(v[1]);
-  return s;
-}
+Shape OpCase::weight_shape() const { return view_shape(weight_full, weight_view); }
 
 double OpCase::macs() const {
   const Shape w = weight_shape();
@@ -136,12 +117,6 @@ Tensor randn_scaled(const Shape& s, double scale, Generator& g) {
   Tensor t = randn(s, DType::F32, &g);
   t.mul_(scale);
   return t;
-}
-
-Tensor view_of(const Tensor& full, const std::vector<std::array<int64_t, 2>>& view) {
-  Tensor w = full;
-  for (size_t d = 0; d < view.size(); ++d) w = w.narrow(static_cast<int64_t>(d), view[d][0], view[d][1]);
-  return w;
 }
 
 Built build(const OpCase& c, Generator& g) {
@@ -250,27 +225,8 @@ struct TorchRun {
   std::vector<Measured> cases;  // by case index; error set when a case failed
 };
 
-std::string last_line(const std::string& s) {
-  size_t e = s.find_last_not_of(" \n\r\t");
-  if (e == std::string::npos) return "";
-  size_t b = s.rfind('\n', e);
-  return s.substr(b == std::string::npos ? 0 : b + 1, e - (b == std::string::npos ? 0 : b + 1) + 1);
-}
-
-Timing timing_of(const Json& arr) {
-  Timing t;
-  t.samples_ms = arr.get<std::vector<double>>();
-  return t;
-}
-
 TorchRun run_torch(const std::vector<OpCase>& cases, const Options& o) {
   TorchRun tr;
-  const std::string script = std::string(OFA_SOURCE_DIR) + "/benchmarks/torch_ops.py";
-  struct stat st;
-  if (stat(script.c_str(), &st) != 0) {
-    tr.why = "the competitor script " + script + " is missing";
-    return tr;
-  }
   Json req = Json::object();
   req["threads"] = o.threads;
   req["repeat"] = o.repeat;
@@ -281,26 +237,13 @@ TorchRun run_torch(const std::vector<OpCase>& cases, const Options& o) {
   req["cases"] = std::move(arr);
   // Thread pools that torch.set_num_threads does not reach (the BLAS that
   // F.linear calls) get the same count through the environment.
-  const std::string n = std::to_string(o.threads);
-  ProcessResult p = run_process({o.python, script}, req.dump(),
-                                {{"OMP_NUM_THREADS", n}, {"OPENBLAS_NUM_THREADS", n}, {"MKL_NUM_THREADS", n}});
-  if (!p.started) {
-    tr.why = p.error;
+  CompetitorReply cr = run_competitor(o.python, "torch_ops.py", req, thread_env(o.threads));
+  if (!cr.ok) {
+    tr.why = cr.why;
     return tr;
   }
-  Json res;
-  try {
-    res = Json::parse(p.out);
-  } catch (const Json::parse_error&) {
-    std::string tail = last_line(p.err);
-    tr.why = o.python + " " + script + " exited with status " + std::to_string(p.exit_code) +
-             (tail.empty() ? " without JSON output" : ": " + tail);
-    return tr;
-  }
-  if (res.is_object() && res.contains("error")) {
-    tr.why = res.at("error").get<std::string>();
-    return tr;
-  }
+  const Json& res = cr.reply;
+  const std::string& script = cr.script;
   try {
     tr.version = res.at("torch").get<std::string>();
     tr.threads = res.at("threads").get<int64_t>();
@@ -330,21 +273,6 @@ TorchRun run_torch(const std::vector<OpCase>& cases, const Options& o) {
 }
 
 // ---------------------------------------------------------------- report
-
-std::string fmt(const char* f, double v) {
-  if (!std::isfinite(v)) return "-";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-Json timing_json(const Timing& t) {
-  Json j = Json::object();
-  j["median_ms"] = t.median_ms();
-  j["min_ms"] = t.min_ms();
-  j["samples_ms"] = t.samples_ms;
-  return j;
-}
 
 Options parse_ops(int argc, char** argv) {
   Options o;
@@ -498,9 +426,9 @@ int ops_main(int argc, char** argv) {
       r_fwd.push_back(rf);
       r_fb.push_back(rfb);
     }
-    std::printf("%-24s %10s %10s %6s %10s %10s %6s %9s %9s\n", c.name.c_str(), fmt("%.3f", of).c_str(),
-                fmt("%.3f", tf).c_str(), fmt("%.2f", rf).c_str(), fmt("%.3f", ofb).c_str(), fmt("%.3f", tfb).c_str(),
-                fmt("%.2f", rfb).c_str(), fmt("%.1f", gf).c_str(), fmt("%.1f", gfb).c_str());
+    std::printf("%-24s %10s %10s %6s %10s %10s %6s %9s %9s\n", c.name.c_str(), cell("%.3f", of).c_str(),
+                cell("%.3f", tf).c_str(), cell("%.2f", rf).c_str(), cell("%.3f", ofb).c_str(), cell("%.3f", tfb).c_str(),
+                cell("%.2f", rfb).c_str(), cell("%.1f", gf).c_str(), cell("%.1f", gfb).c_str());
     if (!m.finite) {
       all_ok = false;
       notes.push_back(c.name + ": ofa-engine output or gradient is not finite");

@@ -6,14 +6,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "benchmarks/bench_util.h"
 #include "engine/common.h"
 
 namespace ofa::bench {
-
-// Objects keep their keys in insertion order (readable --json reports).
-using Json = nlohmann::ordered_json;
 
 // One benchmark case. The table of cases (op_cases()) is the single source of
 // truth: the Python competitor receives it as JSON and builds the same ops.
@@ -26,7 +22,7 @@ struct OpCase {
   // The weight the op reads: per dim of weight_full, [start, length] (a
   // leading slice or a centre crop, taken as a view on every forward). Empty:
   // the whole weight.
-  std::vector<std::array<int64_t, 2>> weight_view;
+  WeightView weight_view;
   int64_t stride = 1;
   int64_t padding = 0;
   bool bias = false;

@@ -22,8 +22,6 @@
 namespace ofa::bench {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 struct Options {
   std::string subnet = "max";  // max | min | FILE.json
   int64_t image_size = 32, batch_size = 64, steps = 20, warmup = 3, n_classes = 10;
@@ -184,19 +182,10 @@ int train_main(int argc, char** argv) {
     req["lr"] = 0.05;
     req["momentum"] = 0.9;
     req["weight_decay"] = 3e-5;
-    const std::string n = std::to_string(o.threads);
-    ProcessResult p = run_process({o.python, std::string(OFA_SOURCE_DIR) + "/benchmarks/torch_train.py"}, req.dump(),
-                                  {{"OMP_NUM_THREADS", n}, {"OPENBLAS_NUM_THREADS", n}, {"MKL_NUM_THREADS", n}});
+    CompetitorReply cr = run_competitor(o.python, "torch_train.py", req, thread_env(o.threads));
     if (progress) std::fprintf(stderr, "\r%*s\r", 80, "");
-    if (!p.started) why = p.error;
-    else {
-      try {
-        torch_res = Json::parse(p.out);
-        if (torch_res.contains("error")) why = torch_res["error"].get<std::string>();
-      } catch (const Json::parse_error&) {
-        why = "the competitor exited with status " + std::to_string(p.exit_code) + " without JSON output: " + p.err;
-      }
-    }
+    if (cr.ok) torch_res = cr.reply;
+    else why = cr.why;
   } else {
     why = "--no-torch";
   }

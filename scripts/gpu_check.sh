@@ -10,8 +10,9 @@
 # it to the device tool with carry: [".gpu_bundle"]), unpacked with dpkg -x.
 # `run` uses only that folder and the machine's own CUDA toolkit: builds
 # (Release, sm_90), runs the whole ctest suite on the GPU, runs
-# compute-sanitizer (memcheck, racecheck, synccheck) over the CUDA tests and
-# the benchmarks, writes logs to $OUT (or build-gpu/) and ends with a table.
+# compute-sanitizer (memcheck, racecheck, synccheck) over the CUDA tests, and
+# the benchmarks (ofa_bench ops, ofa_bench kernels), writes logs to $OUT (or
+# build-gpu/) and ends with a table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=$PWD/.gpu_bundle
@@ -84,10 +85,14 @@ run)
     step "sanitizer_$tool" sanitize "$tool"
   done
   step bench_ops ./build-gpu/ofa_bench ops --repeat 10 --json "$out/bench_ops.json"
+  # The CUDA kernels against cuDNN at the OFA stage shapes (batch 64, res 128 and 224); bounded
+  # so that the whole script stays under 8 minutes.
+  step bench_kernels timeout 240 ./build-gpu/ofa_bench kernels --device cuda --repeat 10 --warmup 2 \
+    --json "$out/bench_kernels.json"
   echo
   echo "| step | result |"
   echo "| --- | --- |"
-  for s in configure build sm90 ctest sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops; do
+  for s in configure build sm90 ctest sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops bench_kernels; do
     echo "| $s | ${result[$s]:-not run} |"
   done
   if [ -f build-gpu/ctest.xml ]; then
