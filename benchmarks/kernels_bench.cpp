@@ -322,11 +322,9 @@ Built build(const KernelCase& c, Device dev, Generator& g) {
     b.leaves.push_back(gamma);
     b.leaves.push_back(beta);
     Tensor rm = device_full({C}, 0.0, dev), rv = device_full({C}, 1.0, dev);
-    const bool hs = c.act == "hswish";
-    b.fwd = [=] {
-      Tensor y = batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5);
-      return hs ? hswish(y) : relu(y);
-    };
+    const Act act = c.act == "hswish" ? Act::HSwish : Act::Relu;
+    // One fused pass forward and one backward (batch_norm_act).
+    b.fwd = [=] { return batch_norm_act(x, gamma, beta, rm, rv, true, 0.1, 1e-5, act); };
   } else {
     throw Error("ofa_bench kernels: case " + c.name + " has unknown kind " + c.kind);
   }
@@ -484,8 +482,8 @@ void kernels_usage(FILE* out) {
                "    block of stages 24 40 80 160 at 6 x the incoming width;\n"
                "  - 1x1 expand and project convs (GEMMs) reading a leading slice (4 x width\n"
                "    of 6 x width) of the stored weight;\n"
-               "  - batch norm in training mode followed by the stage's activation (ReLU or\n"
-               "    h-swish), at 6 x width channels.\n"
+               "  - batch norm in training mode fused with the stage's activation (ReLU or\n"
+               "    h-swish; batch_norm_act, one pass each way), at 6 x width channels.\n"
                "Forward and backward (input and weight gradients, from a fixed output\n"
                "gradient, the graph recorded by an untimed forward) are timed separately:\n"
                "median over --repeat runs after --warmup runs; on a GPU with events on the\n"
