@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 #include "distributed/gradient_sync.h"
 #include "engine/random.h"
@@ -62,20 +63,33 @@ Tensor labels(int64_t step, int64_t n) {
   return from_vector<int64_t>(v, {n});
 }
 
-class GradientAveraging : public ::testing::TestWithParam<double> {};  // bucket MB
+// Bucket MB; averaging after backward (false) or overlapped with it (true).
+class GradientAveraging : public ::testing::TestWithParam<std::tuple<double, bool>> {};
 
 TEST_P(GradientAveraging, WRanksTimesBatchBMatchOneProcessTimesBatchWB) {
   const int64_t B = 6, N = B * W();
   Mlp dist_model(7), ref_model(7);
   auto dist_opt = sgd(dist_model), ref_opt = sgd(ref_model);
-  dist::GradientSync sync(world(), GetParam());
+  const double mb = std::get<0>(GetParam());
+  const bool overlapped = std::get<1>(GetParam());
+  dist::GradientSync sync(world(), mb);
   for (int64_t step = 0; step < 3; ++step) {
     const Tensor x = images(step, N), y = labels(step, N);
     // This rank: its B images.
     dist_model.zero_grad();
     Tensor loss = cross_entropy(dist_model.forward(x.narrow(0, R() * B, B).contiguous()), y.narrow(0, R() * B, B).contiguous());
-    loss.backward();
-    sync.average(dist_model.named_parameters());
+    if (overlapped) {
+      sync.arm(dist_model.named_parameters(), loss);
+      {
+        LeafGradHookGuard hook(sync.leaf_hook());
+        loss.backward();
+      }
+      sync.finish();
+      EXPECT_EQ(sync.last().buckets_in_backward, sync.last().buckets);
+    } else {
+      loss.backward();
+      sync.average(dist_model.named_parameters());
+    }
     dist_opt->step();
     std::vector<double> lv = {loss.item()};
     world()->allreduce_sum(lv);
@@ -94,12 +108,13 @@ TEST_P(GradientAveraging, WRanksTimesBatchBMatchOneProcessTimesBatchWB) {
   }
   EXPECT_EQ(sync.last().tensors, 4);
   EXPECT_EQ(sync.last().elements, 13 * 9 + 9 + 9 * 5 + 5);
-  if (GetParam() < 1e-4) EXPECT_EQ(sync.last().buckets, 4);  // every tensor alone
-  if (GetParam() >= 1) EXPECT_EQ(sync.last().buckets, 1);
+  if (mb < 1e-4) EXPECT_EQ(sync.last().buckets, 4);  // every tensor alone
+  if (mb >= 1) EXPECT_EQ(sync.last().buckets, 1);
 }
 
 // 64 bytes: one bucket per tensor; 0.0002 MB (209 bytes): some share; 25 MB: all in one.
-INSTANTIATE_TEST_SUITE_P(BucketSizes, GradientAveraging, ::testing::Values(1e-5, 2e-4, 25.0));
+INSTANTIATE_TEST_SUITE_P(BucketSizes, GradientAveraging,
+                         ::testing::Combine(::testing::Values(1e-5, 2e-4, 25.0), ::testing::Bool()));
 
 TEST(GradientSync, MixedDtypesAndParametersWithoutAGradient) {
   Tensor a = full({5}, 0.0, DType::F32).set_requires_grad(true);
