@@ -28,7 +28,8 @@
 //   barrier          before rank 0 writes a fresh run's folder and after it
 //                    wrote a stage's final or stop checkpoint.
 //
-// Keys: allreduce_bucket_mb, overlap_grad_sync, comm_timeout_s (the communicator's watchdog).
+// Keys: allreduce_bucket_mb, overlap_grad_sync, comm_timeout_s (the
+// communicator's watchdog).
 // Refused (not implemented): fp16_allreduce, independent_distributed_sampling
 // and not_sync_distributed_image_size with more than one rank.
 #pragma once
