@@ -31,16 +31,28 @@ DistributedRunManager::DistributedRunManager(RunConfig cfg, std::shared_ptr<cons
             "' but the communicator (", comm_->backend(), ") works on ", comm_->device().str(), " tensors");
 }
 
+void DistributedRunManager::last_backward(const Tensor& loss) {
+  if (world_size() == 1 || !config().overlap_grad_sync) {
+    loss.backward();
+    return;
+  }
+  sync_.arm(net().named_parameters(), loss);
+  LeafGradHookGuard hook(sync_.leaf_hook());
+  loss.backward();
+}
+
 void DistributedRunManager::sync_gradients() {
   if (world_size() == 1) return;
-  sync_.average(net().named_parameters());
+  if (sync_.armed()) sync_.finish();
+  else sync_.average(net().named_parameters());
   if (!described_ && is_root()) {
     const auto& s = sync_.last();
     std::ostream& o = out_ ? *out_ : std::cout;
     o << "distributed: " << world_size() << " ranks (" << comm_->backend() << "), gradients of " << s.tensors
       << " tensors (" << std::fixed << std::setprecision(1) << s.bytes / 1048576.0 << " MB) averaged in " << s.buckets
-      << " bucket" << (s.buckets == 1 ? "" : "s") << " of <= " << config().allreduce_bucket_mb << " MB, "
-      << std::setprecision(3) << s.seconds << " s\n"
+      << " bucket" << (s.buckets == 1 ? "" : "s") << " of <= " << config().allreduce_bucket_mb << " MB ("
+      << s.buckets_in_backward << " launched during the last backward pass), " << std::setprecision(3) << s.seconds
+      << " s, " << s.finish_seconds << " s of it after backward\n"
       << std::defaultfloat << std::flush;
     described_ = true;
   }

@@ -12,20 +12,24 @@
 // What this class adds (the hooks):
 //   broadcast_state  rank 0's parameters and buffers to every rank, at a fresh
 //                    start and after a resume;
-//   sync_gradients   once per optimizer step, after the dynamic_batch_size
-//                    backward passes: every gradient averaged over the ranks
-//                    in buckets of allreduce_bucket_mb (GradientSync). On the
-//                    CPU the buckets are reduced after backward (packing
-//                    bucket k+1 while bucket k is in flight); overlapping
-//                    the backward pass itself needs per-parameter gradient
-//                    hooks in autograd, which the engine does not have yet.
+//   last_backward,   once per optimizer step: every gradient averaged over
+//   sync_gradients   the ranks in buckets of allreduce_bucket_mb
+//                    (GradientSync). With overlap_grad_sync (the default)
+//                    last_backward arms the averaging before the backward
+//                    pass of the step's last subnet and a leaf-gradient hook
+//                    launches each bucket's allreduce as soon as that pass
+//                    has written the bucket's gradients (buckets the pass
+//                    does not touch go at once); sync_gradients launches the
+//                    rest, waits and unpacks. Without it sync_gradients does
+//                    it all after backward. Same result either way.
 //   allreduce_sum / any_rank  through the communicator; a stop signal on one
 //                    rank is recorded on every rank (stop_signal()), so that
 //                    every rank exits with the same status;
 //   barrier          before rank 0 writes a fresh run's folder and after it
 //                    wrote a stage's final or stop checkpoint.
 //
-// Keys: allreduce_bucket_mb, comm_timeout_s (the communicator's watchdog).
+// Keys: allreduce_bucket_mb, overlap_grad_sync, comm_timeout_s (the
+// communicator's watchdog).
 // Refused (not implemented): fp16_allreduce, independent_distributed_sampling
 // and not_sync_distributed_image_size with more than one rank.
 #pragma once
@@ -52,10 +56,12 @@ class DistributedRunManager : public RunManager {
   const dist::GradientSync::Stats& last_sync() const { return sync_.last(); }
 
   // Public for tests: the hooks as the RunManager calls them.
+  void last_backward_now(const Tensor& loss) { last_backward(loss); }
   void sync_gradients_now() { sync_gradients(); }
   void broadcast_state_now() { broadcast_state(); }
 
  protected:
+  void last_backward(const Tensor& loss) override;
   void sync_gradients() override;
   void allreduce_sum(std::vector<double>& values) override;
   bool any_rank(bool local) override;

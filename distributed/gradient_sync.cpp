@@ -15,6 +15,7 @@ void TensorBuckets::plan(const std::vector<Tensor>& tensors, size_t bucket_bytes
   // Keep the flat buffers of an unchanged layout (no allocation per step).
   std::vector<Bucket> old = std::move(buckets_);
   buckets_.clear();
+  bucket_of_.clear();
   for (const Tensor& t : tensors) {
     OFA_CHECK(t.defined() && t.numel() > 0, "TensorBuckets: an undefined or empty tensor");
     const size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
@@ -29,6 +30,7 @@ void TensorBuckets::plan(const std::vector<Tensor>& tensors, size_t bucket_bytes
     Bucket& b = buckets_.back();
     const int64_t off = b.entries.empty() ? 0 : b.entries.back().offset + b.entries.back().t.numel();
     b.entries.push_back({t, off});
+    bucket_of_.push_back(buckets_.size() - 1);
   }
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
@@ -52,6 +54,24 @@ void TensorBuckets::unpack(size_t i) {
   for (const Entry& e : b.entries) {
     Tensor dst = e.t;
     dst.copy_(b.flat.narrow(0, e.offset, e.t.numel()).view(e.t.shape()));
+  }
+}
+
+void TensorBuckets::pack_grads(size_t i) {
+  Bucket& b = buckets_.at(i);
+  for (const Entry& e : b.entries) {
+    Tensor slot = b.flat.narrow(0, e.offset, e.t.numel());
+    const Tensor g = e.t.grad();
+    if (g.defined()) slot.view(e.t.shape()).copy_(g);
+    else slot.zero_();
+  }
+}
+
+void TensorBuckets::unpack_grads(size_t i) {
+  Bucket& b = buckets_.at(i);
+  for (const Entry& e : b.entries) {
+    Tensor g = e.t.grad();
+    if (g.defined()) g.copy_(b.flat.narrow(0, e.offset, e.t.numel()).view(e.t.shape()));
   }
 }
 
@@ -83,50 +103,119 @@ GradientSync::GradientSync(std::shared_ptr<Communicator> comm, double bucket_mb)
 }
 
 void GradientSync::average(const nn::NamedTensors& params) {
-  const double t0 = now_s();
+  arm(params, Tensor());
+  finish();
+}
+
+void GradientSync::arm(const nn::NamedTensors& params, const Tensor& last_loss) {
+  OFA_CHECK(!armed_, "GradientSync::arm: the previous overlapped averaging was never finished (call finish() after "
+            "the backward pass, before arming the next step)");
+  t0_ = now_s();
+  position_.clear();
+  // What the last pass reaches (it will write their .grad()s).
+  std::unordered_map<const TensorImpl*, bool> reached;
+  if (last_loss.defined())
+    for (const Tensor& leaf : reachable_leaves(last_loss)) reached[leaf.impl()] = true;
   // The order backward produces gradients: the last parameters' first.
-  nn::NamedTensors grads;
-  for (auto it = params.rbegin(); it != params.rend(); ++it)
-    if (it->second.grad().defined()) grads.emplace_back(it->first, it->second.grad());
+  nn::NamedTensors list;
+  std::vector<Tensor> ts;
+  std::vector<char> final_now;
   int64_t elements = 0;
-  for (const auto& g : grads) elements += g.second.numel();
+  for (auto it = params.rbegin(); it != params.rend(); ++it) {
+    const Tensor& p = it->second;
+    const bool will_get = reached.count(p.impl()) != 0;
+    if (!p.grad().defined() && !will_get) continue;
+    list.emplace_back(it->first, p);
+    ts.push_back(p);
+    final_now.push_back(will_get ? 0 : 1);
+    elements += p.numel();
+  }
   if (comm_->world_size() > 1) {
     // Every rank must reduce the same list: compare the signatures (max of h and of -h equal h everywhere).
-    const uint64_t sig = tensor_list_signature(grads);
+    const uint64_t sig = tensor_list_signature(list);
     std::vector<int64_t> v = {static_cast<int64_t>(sig >> 1), -static_cast<int64_t>(sig >> 1),
-                              static_cast<int64_t>(grads.size()), -static_cast<int64_t>(grads.size())};
+                              static_cast<int64_t>(list.size()), -static_cast<int64_t>(list.size())};
     const int64_t mine = v[0];
     comm_->allreduce_max(v);
     if (v[0] != mine || -v[1] != mine)
       throw CommError(str_cat("rank ", comm_->rank(), ": gradient averaging before allreduce #", comm_->last_seq() + 1,
-                              ": the ranks hold gradients for different parameters (this rank: ", grads.size(),
+                              ": the ranks hold gradients for different parameters (this rank: ", list.size(),
                               " tensors, ", elements, " elements; the ranks hold between ", -v[3], " and ", v[2],
                               " tensors). Every rank must run the same subnets (same seeds) so that the same "
                               "parameters get gradients"));
   }
-  std::vector<Tensor> ts;
-  ts.reserve(grads.size());
-  for (const auto& g : grads) ts.push_back(g.second);
   buckets_.plan(ts, bucket_bytes_, comm_->device());
-  // Pack and send bucket by bucket: a bucket is reduced while the next is packed.
-  std::vector<WorkPtr> works;
-  works.reserve(buckets_.size());
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    buckets_.pack(b);
-    works.push_back(comm_->allreduce_async(buckets_.flat(b), ReduceOp::Average));
-    // Let MPI progress the earlier buckets while this thread packs.
-    for (size_t k = 0; k + 1 < works.size(); ++k) works[k]->test();
+  ready_.assign(ts.size(), 0);
+  missing_.assign(buckets_.size(), 0);
+  for (size_t k = 0; k < ts.size(); ++k) {
+    position_[ts[k].impl()] = k;
+    missing_[buckets_.bucket_of(k)] += 1;
   }
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    works[b]->wait();
-    buckets_.unpack(b);
-  }
-  last_.tensors = static_cast<int64_t>(grads.size());
+  next_launch_ = oldest_in_flight_ = 0;
+  works_.clear();
+  works_.reserve(buckets_.size());
+  last_ = Stats{};
+  last_.tensors = static_cast<int64_t>(ts.size());
   last_.elements = elements;
   last_.buckets = static_cast<int64_t>(buckets_.size());
-  last_.bytes = 0;
   for (const auto& t : ts) last_.bytes += static_cast<double>(t.numel() * static_cast<int64_t>(dtype_size(t.dtype())));
-  last_.seconds = now_s() - t0;
+  armed_ = true;
+  for (size_t k = 0; k < ts.size(); ++k)
+    if (final_now[k]) mark_ready(k);
+  launch_ready(last_.buckets_at_arm);
+}
+
+LeafGradHook GradientSync::leaf_hook() {
+  return [this](const Tensor& leaf) { leaf_ready(leaf); };
+}
+
+void GradientSync::leaf_ready(const Tensor& leaf) {
+  if (!armed_) return;
+  const auto it = position_.find(leaf.impl());
+  if (it == position_.end()) return;  // not one of the averaged parameters
+  mark_ready(it->second);
+  launch_ready(last_.buckets_in_backward);
+}
+
+void GradientSync::mark_ready(size_t k) {
+  if (ready_[k]) return;
+  ready_[k] = 1;
+  missing_[buckets_.bucket_of(k)] -= 1;
+}
+
+void GradientSync::launch_ready(int64_t& launched) {
+  // Plan order only: every rank then issues the same allreduces in the same order.
+  while (next_launch_ < buckets_.size() && missing_[next_launch_] == 0) {
+    buckets_.pack_grads(next_launch_);
+    works_.push_back(comm_->allreduce_async(buckets_.flat(next_launch_), ReduceOp::Average));
+    ++next_launch_;
+    ++launched;
+  }
+  progress();
+}
+
+void GradientSync::progress() {
+  while (oldest_in_flight_ < works_.size() && works_[oldest_in_flight_]->test()) ++oldest_in_flight_;
+}
+
+void GradientSync::finish() {
+  OFA_CHECK(armed_, "GradientSync::finish: nothing is armed (arm() before the last backward pass)");
+  const double t1 = now_s();
+  // Backward is over: whatever it did not report (no gradient reached it) is final too.
+  for (size_t k = 0; k < ready_.size(); ++k) mark_ready(k);
+  launch_ready(last_.buckets_at_finish);
+  OFA_CHECK(next_launch_ == buckets_.size(), "GradientSync::finish: only ", next_launch_, " of ", buckets_.size(),
+            " buckets could be launched");
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    works_[b]->wait();
+    buckets_.unpack_grads(b);
+  }
+  works_.clear();
+  position_.clear();
+  armed_ = false;
+  const double t2 = now_s();
+  last_.finish_seconds = t2 - t1;
+  last_.seconds = t2 - t0_;
 }
 
 void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors, int64_t root, size_t bucket_bytes) {

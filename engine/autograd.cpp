@@ -8,10 +8,18 @@ namespace ofa {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-}
+thread_local const LeafGradHook* g_leaf_hook = nullptr;
+}  // namespace
 
 bool GradMode::enabled() { return g_grad_enabled; }
 void GradMode::set_enabled(bool e) { g_grad_enabled = e; }
+
+LeafGradHookGuard::LeafGradHookGuard(LeafGradHook hook) : hook_(std::move(hook)), prev_(g_leaf_hook) {
+  OFA_CHECK(hook_ != nullptr, "LeafGradHookGuard: an empty hook");
+  g_leaf_hook = &hook_;
+}
+
+LeafGradHookGuard::~LeafGradHookGuard() { g_leaf_hook = prev_; }
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   if (!GradMode::enabled()) return false;
@@ -129,6 +137,9 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     std::vector<Tensor> in = std::move(pending[n]);
     pending.erase(n);
     std::vector<Tensor> out = n->apply(std::move(in));
+    // An AccumulateGrad runs once per pass, after all its inputs arrived: its leaf's grad is final.
+    if (g_leaf_hook != nullptr)
+      if (const auto* acc = dynamic_cast<const AccumulateGrad*>(n)) (*g_leaf_hook)(acc->leaf());
     OFA_CHECK(out.size() == n->next_edges.size() || out.empty(), "autograd: node ", n->name(), " returned ",
               out.size(), " gradients for ", n->next_edges.size(), " inputs");
     for (size_t i = 0; i < n->next_edges.size(); ++i) {
@@ -141,6 +152,25 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     if (!retain_graph) n->release();
     keep_alive.erase(n);
   }
+}
+
+std::vector<Tensor> reachable_leaves(const Tensor& root) {
+  std::vector<Tensor> leaves;
+  if (!root.defined() || !root.requires_grad()) return leaves;
+  const Edge root_edge = gradient_edge(root);
+  std::vector<Node*> stack{root_edge.fn.get()};
+  std::unordered_map<Node*, bool> seen{{root_edge.fn.get(), true}};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (const auto* acc = dynamic_cast<const AccumulateGrad*>(n)) leaves.push_back(acc->leaf());
+    for (const Edge& e : n->next_edges) {
+      if (!e.valid() || seen[e.fn.get()]) continue;
+      seen[e.fn.get()] = true;
+      stack.push_back(e.fn.get());
+    }
+  }
+  return leaves;
 }
 
 }  // namespace ofa

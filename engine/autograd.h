@@ -2,6 +2,7 @@
 // a Node; backward() walks the recorded graph from a scalar in dependency
 // order and accumulates into the leaves' .grad().
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ class AccumulateGrad final : public Node {
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {}
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
+  Tensor leaf() const { return Tensor(leaf_); }
 
  private:
   std::shared_ptr<TensorImpl> leaf_;
@@ -70,5 +72,33 @@ inline void set_history(Tensor& out, const std::shared_ptr<Node>& node,
 }
 
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
+
+// Called by run_backward once per leaf it reaches, right after the leaf's
+// AccumulateGrad ran. The engine sums every contribution to a node before
+// running it, so leaf.grad() is then final for this pass (undefined only when
+// no gradient reached the leaf and it had none before). Never called for
+// non-leaf tensors. Data-parallel training starts a bucket's allreduce from
+// it while backward goes on (GradientSync).
+using LeafGradHook = std::function<void(const Tensor& leaf)>;
+
+// Installs `hook` for the run_backward calls of this thread within its scope;
+// the previous hook (or none) comes back after it. With none installed
+// backward costs one pointer test per node.
+class LeafGradHookGuard {
+ public:
+  explicit LeafGradHookGuard(LeafGradHook hook);
+  ~LeafGradHookGuard();
+  LeafGradHookGuard(const LeafGradHookGuard&) = delete;
+  LeafGradHookGuard& operator=(const LeafGradHookGuard&) = delete;
+
+ private:
+  LeafGradHook hook_;
+  const LeafGradHook* prev_;
+};
+
+// The leaves whose AccumulateGrad a backward pass from `root` would run (the
+// leaves of its graph that require grad), in no particular order; empty when
+// `root` does not require grad.
+std::vector<Tensor> reachable_leaves(const Tensor& root);
 
 }  // namespace ofa

@@ -82,6 +82,7 @@ namespace ofa {
   X(int64_t, keep_checkpoints, 3, positive_int, "checkpoints kept per stage (the newest), besides model_best") \
   X(bool, validate_before_training, true, any, "validate on the test set before a stage that starts from init_path trains (as the reference)") \
   X(double, allreduce_bucket_mb, 25, positive_real, "distributed runs: gradients are averaged over the ranks in buckets of at most this many MB") \
+  X(bool, overlap_grad_sync, true, any, "distributed runs: start each bucket's allreduce from the last backward pass as soon as its gradients are final (false: all after backward; same result)") \
   X(double, comm_timeout_s, 300, positive_real, "distributed runs: a collective that waits longer than this (a rank died or hangs) ends every rank") \
   X(int64_t, stop_after_steps, 0, non_negative_int, "checkpoint and stop after N optimizer steps of this invocation (time-boxed jobs, tests); 0 = never")
 

@@ -102,7 +102,7 @@ const std::set<std::string>& resumable_keys() {
                                              "checkpoint_minutes", "keep_checkpoints", "stop_after_steps",
                                              "resume_path",    "data_path",        "init_path",
                                              "teacher_path",   "path",
-                                             "allreduce_bucket_mb", "comm_timeout_s"};
+                                             "allreduce_bucket_mb", "overlap_grad_sync", "comm_timeout_s"};
   return keys;
 }
 
@@ -538,7 +538,8 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
                                        "resume from the last checkpoint with other settings"));
       loss_sum += lv;
       acc.update(out, b.labels);
-      loss.backward();
+      if (j + 1 == cfg_.dynamic_batch_size) last_backward(loss);
+      else loss.backward();
     }
     sync_gradients();
     optimizer_->step();

@@ -113,6 +113,9 @@ class RunManager {
   bool is_root() const { return rank() == 0; }
 
  protected:
+  // The backward pass of the step's last subnet (of dynamic_batch_size);
+  // DistributedRunManager overlaps the gradient averaging with it.
+  virtual void last_backward(const Tensor& loss) { loss.backward(); }
   // Average the gradients over ranks, once per optimizer step (after the
   // dynamic_batch_size subnets' backward passes).
   virtual void sync_gradients() {}

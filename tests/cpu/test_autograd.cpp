@@ -1,5 +1,8 @@
 // The tape: backward through views and broadcasts, accumulation over several
 // backward passes, no-grad scopes, and the gradient checker itself.
+#include <algorithm>
+
+#include "engine/autograd.h"
 #include "tests/support/test_util.h"
 
 using namespace ofa;
@@ -67,6 +70,99 @@ TEST(Autograd, DiamondGraphSumsBothPaths) {
   sum(add(a, b)).backward();
   std::vector<double> xv = x.to_vector<double>(), g = x.grad().to_vector<double>();
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(g[i], 2 + 2 * xv[i], 1e-12);
+}
+
+// What a LeafGradHook saw: which leaf, and a copy of its grad at that moment.
+struct HookLog {
+  std::vector<TensorImpl*> leaves;
+  std::vector<Tensor> grads;
+  LeafGradHook hook() {
+    return [this](const Tensor& leaf) {
+      leaves.push_back(leaf.impl());
+      grads.push_back(leaf.grad().defined() ? leaf.grad().clone() : Tensor());
+    };
+  }
+  int64_t count(const Tensor& t) const { return std::count(leaves.begin(), leaves.end(), t.impl()); }
+  Tensor grad_of(const Tensor& t) const {
+    for (size_t i = 0; i < leaves.size(); ++i)
+      if (leaves[i] == t.impl()) return grads[i];
+    return Tensor();
+  }
+};
+
+TEST(LeafGradHook, FiresOncePerLeafAfterItsLastContributionWithTheFinalValue) {
+  // w reaches the loss by three paths of different lengths (directly, through
+  // one op, through three), and twice through one op (mul(w, w)); v by one.
+  Tensor w = randn_t({5}, 21).set_requires_grad(true);
+  Tensor v = randn_t({5}, 22).set_requires_grad(true);
+  Tensor x = randn_t({5}, 23);  // a leaf that does not require grad
+  HookLog log;
+  Tensor a = mul(w, 2.0), h = relu(add(mul(w, w), v)), deep = hswish(mul(add(w, 1.0), x));
+  Tensor loss = add(add(sum(w), sum(mul(a, x))), add(sum(h), sum(deep)));
+  {
+    LeafGradHookGuard guard(log.hook());
+    loss.backward();
+  }
+  EXPECT_EQ(log.leaves.size(), 2u) << "one call per leaf that requires grad, none for x, a, h, deep or loss";
+  EXPECT_EQ(log.count(w), 1);
+  EXPECT_EQ(log.count(v), 1);
+  // The value the hook saw is the final one (every path already summed in).
+  EXPECT_TRUE(all_close(log.grad_of(w), w.grad(), 0, 0));
+  EXPECT_TRUE(all_close(log.grad_of(v), v.grad(), 0, 0));
+  // And it holds all three paths: compare with a backward per path.
+  std::vector<double> per_path(5, 0.0);
+  for (const Tensor& part : {sum(w), sum(mul(mul(w, 2.0), x)), sum(relu(add(mul(w, w), v))),
+                             sum(hswish(mul(add(w, 1.0), x)))}) {
+    w.set_grad(Tensor());
+    part.backward();
+    const std::vector<double> g = w.grad().to_vector<double>();
+    for (size_t i = 0; i < g.size(); ++i) per_path[i] += g[i];
+  }
+  EXPECT_TRUE(all_close(log.grad_of(w), per_path, 1e-12, 1e-12));
+}
+
+TEST(LeafGradHook, ReportsTheAccumulatedGradOfASecondPassAndOnlyInsideItsScope) {
+  Tensor w = randn_t({3}, 24).set_requires_grad(true);
+  sum(mul(w, 3.0)).backward();  // no hook: nothing recorded anywhere
+  HookLog outer, inner;
+  {
+    LeafGradHookGuard g1(outer.hook());
+    {
+      LeafGradHookGuard g2(inner.hook());
+      sum(mul(w, 2.0)).backward();  // grad 3 + 2
+    }
+    sum(w).backward();  // the outer hook is back: grad 3 + 2 + 1
+  }
+  sum(w).backward();  // none again
+  ASSERT_EQ(inner.leaves.size(), 1u);
+  ASSERT_EQ(outer.leaves.size(), 1u);
+  EXPECT_TRUE(all_close(inner.grads[0], std::vector<double>(3, 5.0), 0, 0));
+  EXPECT_TRUE(all_close(outer.grads[0], std::vector<double>(3, 6.0), 0, 0));
+  EXPECT_TRUE(all_close(w.grad(), std::vector<double>(3, 7.0), 0, 0));
+}
+
+TEST(LeafGradHook, ReachableLeavesAreTheLeavesThatRequireGrad) {
+  Tensor w = randn_t({4}, 25).set_requires_grad(true);
+  Tensor v = randn_t({4}, 26).set_requires_grad(true);
+  Tensor unused = randn_t({4}, 27).set_requires_grad(true);
+  Tensor x = randn_t({4}, 28);
+  Tensor loss = sum(add(mul(w, x), mul(mul(v, w), 2.0)));
+  std::vector<TensorImpl*> got;
+  for (const Tensor& t : reachable_leaves(loss)) got.push_back(t.impl());
+  std::sort(got.begin(), got.end());
+  std::vector<TensorImpl*> want = {w.impl(), v.impl()};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(reachable_leaves(sum(x)).empty());
+  // The same set as the hook then reports.
+  HookLog log;
+  {
+    LeafGradHookGuard guard(log.hook());
+    loss.backward();
+  }
+  std::sort(log.leaves.begin(), log.leaves.end());
+  EXPECT_EQ(log.leaves, want);
+  EXPECT_FALSE(unused.grad().defined());
 }
 
 TEST(Autograd, SavedTensorsAreFreedUnlessRetained) {

@@ -26,6 +26,7 @@ class NoSyncManager : public DistributedRunManager {
   using DistributedRunManager::DistributedRunManager;
 
  protected:
+  void last_backward(const Tensor& loss) override { loss.backward(); }
   void sync_gradients() override {}
 };
 
@@ -119,6 +120,48 @@ TEST(DistributedRun, SyncGradientsAveragesEverySupernetGradientInBuckets) {
   EXPECT_FALSE(all_close(before.to(DType::F64), want, 1e-9, 1e-5)) << "the ranks' gradients did not differ";
   EXPECT_GE(rm.last_sync().buckets, before.numel() * 4 / (1 << 20));
   EXPECT_EQ(rm.last_sync().elements, before.numel());
+}
+
+TEST(DistributedRun, OverlappedAveragingGivesTheWeightsOfAveragingAfterBackwardBitForBit) {
+  DistFixture f;
+  // 2 subnets per step (the kernel stage: the kernel transforms a subnet does
+  // not use get no gradient in its pass), 1 MB buckets: several of them.
+  auto run = [&](const std::string& name, bool overlap, dist::GradientSync::Stats* stats) {
+    const RunConfig cfg = f.config(name, {"stop_after_steps=2", "dynamic_batch_size=2", "allreduce_bucket_mb=1",
+                                          std::string("overlap_grad_sync=") + (overlap ? "true" : "false")});
+    auto data = std::make_shared<const RunData>(open_run_data(cfg));
+    std::ostringstream out;
+    RunOptions o;
+    o.out = &out;
+    DistributedRunManager rm(cfg, data, o, world());
+    rm.start(false);
+    EXPECT_EQ(rm.train(), StageOutcome::Stopped);
+    *stats = rm.last_sync();
+    if (R() == 0) EXPECT_TRUE(has(out.str(), "launched during the last backward pass")) << out.str();
+    nn::NamedTensors params;
+    for (const auto& [pname, p] : rm.net().named_parameters()) params.emplace_back(pname, p.detach().clone());
+    return params;
+  };
+  dist::GradientSync::Stats so, sp;
+  const nn::NamedTensors overlapped = run("overlap", true, &so), plain = run("plain", false, &sp);
+  ASSERT_EQ(overlapped.size(), plain.size());
+  for (size_t k = 0; k < plain.size(); ++k) {
+    const Tensor a = overlapped[k].second.contiguous(), b = plain[k].second.contiguous();
+    ASSERT_EQ(0, std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(a.numel()) * dtype_size(a.dtype())))
+        << "rank " << R() << ": " << plain[k].first << " differs";
+  }
+  EXPECT_EQ(so.tensors, sp.tensors);
+  EXPECT_EQ(so.buckets, sp.buckets);
+  EXPECT_GE(so.buckets, 4) << "the test needs several buckets";
+  EXPECT_EQ(so.buckets_at_arm + so.buckets_in_backward + so.buckets_at_finish, so.buckets);
+  // The plan starts with the classifier, which every pass reaches: nothing
+  // goes at arm, and every bucket goes from the leaf hook, before backward
+  // returns (the one of the first conv with its gradient, the last report).
+  EXPECT_EQ(so.buckets_in_backward, so.buckets) << "at arm " << so.buckets_at_arm << ", at finish "
+                                                << so.buckets_at_finish;
+  EXPECT_EQ(sp.buckets_in_backward, 0);
+  EXPECT_EQ(sp.buckets_at_arm, sp.buckets);
+  world()->barrier();
 }
 
 TEST(DistributedRun, AStopRequestOnOneRankStopsEveryRankAfterTheSameStepWithItsSignal) {
