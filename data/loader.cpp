@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "engine/py_random.h"
+#include "engine/storage.h"
 
 namespace ofa::data {
 
@@ -39,6 +40,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DistributedSample
   OFA_CHECK(opt_.batch_size >= 1, "DataLoader: batch_size must be >= 1, got ", opt_.batch_size);
   OFA_CHECK(opt_.n_worker >= 0, "DataLoader: n_worker must be >= 0, got ", opt_.n_worker);
   OFA_CHECK(opt_.prefetch >= 0, "DataLoader: prefetch must be >= 0, got ", opt_.prefetch);
+  OFA_CHECK(!opt_.pin_memory || cuda_available(),
+            "DataLoader: pin_memory needs a CUDA device and none is visible (train on device: cpu, or set "
+            "OFA_CUDA_EMULATION=1 to run the CUDA backend on the CPU emulation)");
   if (opt_.mode == LoaderMode::Train) {
     OFA_CHECK(!opt_.image_size.empty(), "DataLoader: image_size needs at least one resolution");
     for (int64_t r : opt_.image_size) OFA_CHECK(r >= 1, "DataLoader: image_size ", r, " must be >= 1");
@@ -154,7 +158,11 @@ Batch DataLoader::build(const EpochCtx& ctx, int64_t b, int64_t worker) const {
                                     : batch_resolution(b, ctx.epoch, opt_.image_size, opt_.continuous);
   out.resolution = R;
   const int64_t plane = 3 * R * R;
-  Tensor images = empty({count, 3, R, R}, DType::F32, Device::cpu(), MemoryFormat::ChannelsLast);
+  auto host_images = [&](int64_t n) {
+    return opt_.pin_memory ? empty_pinned({n, 3, R, R}, DType::F32, MemoryFormat::ChannelsLast)
+                           : empty({n, 3, R, R}, DType::F32, Device::cpu(), MemoryFormat::ChannelsLast);
+  };
+  Tensor images = host_images(count);
   float* dst = images.data<float>();
   std::vector<int64_t> labels;
   labels.reserve(static_cast<size_t>(count));
@@ -205,13 +213,19 @@ Batch DataLoader::build(const EpochCtx& ctx, int64_t b, int64_t worker) const {
   }
   const int64_t rows = static_cast<int64_t>(labels.size());
   if (rows < count) {
-    Tensor smaller = empty({rows, 3, R, R}, DType::F32, Device::cpu(), MemoryFormat::ChannelsLast);
+    Tensor smaller = host_images(rows);
     if (rows > 0) std::memcpy(smaller.data<float>(), dst, static_cast<size_t>(rows * plane) * sizeof(float));
     images = smaller;
   }
   out.images = images;
   out.labels = from_vector<int64_t>(labels, {rows});
+  if (opt_.pin_memory) out.labels = empty_pinned({rows}, DType::I64).copy_(out.labels);
   return out;
+}
+
+void Batch::to_device(Device d) {
+  if (images.defined() && images.device() != d) images = images.to(d, /*non_blocking=*/true);
+  if (labels.defined() && labels.device() != d) labels = labels.to(d, /*non_blocking=*/true);
 }
 
 void DataLoader::worker_loop(int64_t w) {

@@ -70,6 +70,11 @@ struct Batch {
   std::vector<SkippedFile> skipped;
   int64_t worker = -1;  // the worker that built it (-1: the consumer's thread)
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
+  // images and labels moved to d (nothing when they are there already). From
+  // pinned memory (LoaderOptions::pin_memory) to a CUDA device the copies are
+  // asynchronous on the device's compute stream: the host goes on at once and
+  // the kernels queued after them see the data.
+  void to_device(Device d);
 };
 
 struct LoaderOptions {
@@ -90,9 +95,11 @@ struct LoaderOptions {
   int64_t max_warnings = 20;       // per epoch; later ones are only counted
   std::ostream* warn = nullptr;    // warnings go here; nullptr: std::cerr
   bool quiet = false;              // no warnings at all (they are still in Batch::skipped)
-  // Runs on the worker thread on each assembled host batch, before it is
-  // queued: the place for a pinned-memory copy or an asynchronous upload to
-  // the GPU once there is a CUDA backend.
+  // Assemble images and labels in page-locked host memory (empty_pinned), so
+  // that the trainer's batch.to(cuda, non_blocking) is an asynchronous copy
+  // (Batch::to_device). Needs a CUDA device (or the emulation).
+  bool pin_memory = false;
+  // Runs on the worker thread on each assembled host batch, before it is queued.
   std::function<void(Batch&)> host_batch_hook;
 };
 

@@ -21,6 +21,8 @@ data::LoaderOptions base_options(const RunConfig& cfg) {
   data::LoaderOptions o;
   o.seed = static_cast<uint64_t>(cfg.manual_seed);
   o.n_worker = cfg.n_worker;
+  // Batches for a GPU are built in page-locked memory and uploaded asynchronously.
+  o.pin_memory = cfg.device.rfind("cuda", 0) == 0;
   o.train.resize_scale = cfg.resize_scale;
   o.train.jitter = data::parse_color_jitter(cfg.distort_color);
   return o;

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/storage.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
 #include "engine/py_random.h"
@@ -176,14 +177,29 @@ TrainState train_state_of(const SafetensorsFile& f) {
 
 // ---------------------------------------------------------------- RunManager
 
+Device train_device(const std::string& name) {
+  if (name == "cpu") return Device::cpu();
+  const int index = name == "cuda" ? 0 : std::stoi(name.substr(5));  // the config check allows cuda and cuda:N only
+  const int n = cuda_device_count();
+  OFA_CHECK(index < n, "key 'device': '", name, "' but ",
+            n == 0 ? std::string("no CUDA device is visible") : str_cat("only ", n, " CUDA device(s) are visible"),
+#ifdef OFA_WITH_CUDA
+            "",
+#else
+            " (this build has no CUDA backend: configure with -DOFA_CUDA=ON)",
+#endif
+            "; train with device: cpu, or set OFA_CUDA_EMULATION=1 to run the CUDA backend on the CPU emulation "
+            "(slow: for tests)");
+  return Device::cuda(index);
+}
+
 RunManager::RunManager(RunConfig cfg, std::shared_ptr<const RunData> data, RunOptions opt)
     : cfg_(std::move(cfg)), data_(std::move(data)), opt_(opt), dropout_gen_(static_cast<uint64_t>(cfg_.manual_seed)) {
   validate_run_config(cfg_);
   OFA_CHECK(data_ != nullptr, "RunManager: no data");
   stage_ = opt_.stage_id.empty() ? stage_id(cfg_.task, cfg_.phase) : opt_.stage_id;
   state_.stage = stage_;
-  OFA_CHECK(cfg_.device == "cpu", "key 'device': '", cfg_.device,
-            "' is not available yet: training runs on the CPU until the CUDA ops land (issue 3); use device: cpu");
+  device_ = train_device(cfg_.device);
   OFA_CHECK(cfg_.dynamic_batch_size < 1000, "key 'dynamic_batch_size': ", cfg_.dynamic_batch_size,
             " is too large (the reference's subnet seed has three digits for it)");
   build_network();
@@ -200,6 +216,7 @@ void RunManager::build_network() {
                                               cfg_.width_mult_list[0], cfg_.ks_list, e, cfg_.depth_list, &g);
   if (cfg_.model_init == "he_fin") init_he_fin(*net_, g);
   net_->classifier->dropout_generator = &dropout_gen_;
+  net_->to(device_);  // before the optimizer is made: its state lives with the parameters
 }
 
 void RunManager::load_teacher() {
@@ -218,6 +235,7 @@ void RunManager::load_teacher() {
   OFA_CHECK(ck.n_classes() == data_->n_classes, "teacher '", cfg_.teacher_path, "' has ", ck.n_classes(),
             " classes but the data set has ", data_->n_classes);
   teacher_->classifier->dropout_generator = &dropout_gen_;
+  teacher_->to(device_);
   teacher_->train();
 }
 
@@ -432,8 +450,10 @@ std::string RunManager::train_state_json() const {
 
 void RunManager::write_checkpoint(const std::string& path) {
   NamedTensorList tensors;
-  for (auto& kv : net_->state_dict()) tensors.push_back(kv);
-  for (auto& kv : optimizer_->state_dict()) tensors.emplace_back(nn::kOptimizerPrefix + kv.first, kv.second);
+  // On the host: the CRC and the file read the bytes there.
+  for (auto& kv : net_->state_dict()) tensors.emplace_back(kv.first, kv.second.to(Device::cpu()));
+  for (auto& kv : optimizer_->state_dict())
+    tensors.emplace_back(nn::kOptimizerPrefix + kv.first, kv.second.to(Device::cpu()));
   json st = json::parse(train_state_json());
   st["crc32"] = tensors_crc(tensors);
   SafetensorsMetadata meta = nn::supernet_metadata(*net_);
@@ -509,6 +529,7 @@ void RunManager::train_one_epoch(int64_t epoch, bool& stop) {
   while (state_.batch < limit) {
     const double w0 = now_s();
     if (!loader_->next(b)) break;
+    b.to_device(device_);  // asynchronous from the loader's pinned buffers
     window_wait += now_s() - w0;
     const int64_t i = b.batch_index;
     const double lr = learning_rate(cfg_, epoch, i, n_batch, world_size());

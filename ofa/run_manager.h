@@ -75,6 +75,10 @@ struct RunOptions {
 
 enum class StageOutcome { Finished, Stopped };
 
+// The device of a 'device' key (cpu, cuda, cuda:N); a CUDA device that is not
+// there is an error naming the remedies.
+Device train_device(const std::string& name);
+
 class RunManager {
  public:
   RunManager(RunConfig cfg, std::shared_ptr<const RunData> data, RunOptions opt = {});
@@ -84,6 +88,7 @@ class RunManager {
 
   const RunConfig& config() const { return cfg_; }
   nn::OFAMobileNetV3& net() { return *net_; }
+  Device device() const { return device_; }  // where the network trains (key 'device')
   const TrainState& state() const { return state_; }
   std::string checkpoint_dir() const { return cfg_.path + "/checkpoint"; }
   std::string final_path() const { return cfg_.path + "/final.safetensors"; }
@@ -144,6 +149,7 @@ class RunManager {
   std::shared_ptr<const RunData> data_;
   RunOptions opt_;
   std::string stage_;
+  Device device_ = Device::cpu();
   std::shared_ptr<nn::OFAMobileNetV3> net_;
   std::shared_ptr<nn::MobileNetV3> teacher_;
   std::unique_ptr<nn::Optimizer> optimizer_;
