@@ -490,6 +490,7 @@ Plan make_plan(const NamedTensorList& tensors, const SafetensorsMetadata& metada
 // Calls sink(ptr, nbytes) with the tensor's bytes in row-major logical order.
 template <class Sink>
 void emit_bytes(const Tensor& t, Sink&& sink) {
+  if (!t.device().is_cpu()) return emit_bytes(t.to(Device::cpu()), sink);  // a device tensor: its host copy
   const int64_t numel = t.numel();
   if (numel == 0) return;
   const size_t es = dtype_size(t.dtype());

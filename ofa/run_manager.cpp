@@ -20,11 +20,11 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/storage.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
 #include "engine/py_random.h"
 #include "engine/safetensors.h"
+#include "engine/storage.h"
 #include "nn/checkpoint.h"
 #include "ofa/eval_tensors.h"
 #include "ofa/kd_loss.h"

@@ -10,6 +10,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/safetensors.h"
 #include "nn/optim.h"
 #include "ofa/ofa_mbv3.h"
 #include "tests/support/test_util.h"
@@ -133,6 +134,22 @@ TEST(ModelCuda, TwoSubnetsPerStepAndTwoStepsMatchTheCpu) {
     compare(a.state_dict(), b.state_dict(), "state");
     compare(oa.state_dict(), ob.state_dict(), "optimizer");
   }
+}
+
+// save_safetensors writes a device tensor's values through a host copy. (On
+// the emulated backend device memory is host memory, so only a GPU can catch
+// a direct read of the device pointer.)
+TEST(ModelCuda, SafetensorsSavesDeviceTensors) {
+  OFA_REQUIRE_CUDA();
+  TempDir tmp;
+  const Tensor host = randn_t({3, 5}, 9, DType::F32);
+  const Tensor dev = host.to(Device::cuda()).transpose(0, 1);  // strided, on the device
+  const std::string path = tmp.path() + "/t.safetensors";
+  save_safetensors(path, {{"w", dev}}, {});
+  SafetensorsFile f = load_safetensors(path);
+  ASSERT_EQ(f.tensors.size(), 1u);
+  EXPECT_TRUE(f.tensors[0].second.device().is_cpu());
+  EXPECT_EQ(f.tensors[0].second.to_vector<float>(), host.transpose(0, 1).contiguous().to_vector<float>());
 }
 
 TEST(ModelCuda, ModuleToMovesInPlace) {
