@@ -87,6 +87,28 @@ Timing timing_of(const Json& samples_ms) {
   return t;
 }
 
+std::vector<ReplyCase> reply_cases(const Json& reply, const std::vector<std::string>& names, const char* first_key,
+                                   const char* second_key) {
+  const Json& items = reply.at("cases");
+  OFA_CHECK(items.size() == names.size(), "expected ", names.size(), " cases, got ", items.size());
+  std::vector<ReplyCase> out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Json& c = items[i];
+    const std::string name = c.at("name").get<std::string>();
+    OFA_CHECK(name == names[i], "case ", i, " is ", name, ", expected ", names[i]);
+    ReplyCase r;
+    if (c.contains("error")) {
+      r.error = c.at("error").get<std::string>();
+    } else {
+      r.first = timing_of(c.at(first_key));
+      r.second = timing_of(c.at(second_key));
+      r.finite = c.at("finite").get<bool>();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;

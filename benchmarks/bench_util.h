@@ -106,6 +106,19 @@ Json timing_json(const Timing& t);
 // A competitor's array of samples in milliseconds.
 Timing timing_of(const Json& samples_ms);
 
+// One case of a competitor's reply: two timings (their keys given by the
+// subcommand) and whether the outputs were finite, or the case's error.
+struct ReplyCase {
+  Timing first, second;
+  bool finite = true;
+  std::string error;  // empty when measured
+};
+// reply["cases"][i] belongs to names[i] (checked: count and names, an Error
+// otherwise); each is {"name", "error"} or {"name", first_key: samples,
+// second_key: samples, "finite"}.
+std::vector<ReplyCase> reply_cases(const Json& reply, const std::vector<std::string>& names, const char* first_key,
+                                   const char* second_key);
+
 std::string cpu_model();        // "model name" from /proc/cpuinfo, or "unknown CPU"
 std::string openblas_build();   // version/config, core, threading model and its thread count
 void set_threads(int64_t n);    // OpenMP pool and OpenBLAS

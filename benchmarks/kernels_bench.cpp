@@ -435,22 +435,10 @@ Competitor run_torch(const std::vector<KernelCase>& cases, const Options& o, int
     tc.device_name = res.at("device_name").get<std::string>();
     tc.backend = res.at("backend").get<std::string>();
     tc.threads = res.at("threads").get<int64_t>();
-    const Json& items = res.at("cases");
-    OFA_CHECK(items.size() == cases.size(), "expected ", cases.size(), " cases, got ", items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Json& c = items[i];
-      const std::string name = c.at("name").get<std::string>();
-      OFA_CHECK(name == cases[i].name, "case ", i, " is ", name, ", expected ", cases[i].name);
-      Measured m;
-      if (c.contains("error")) {
-        m.error = c.at("error").get<std::string>();
-      } else {
-        m.fwd = timing_of(c.at("fwd_ms"));
-        m.bwd = timing_of(c.at("bwd_ms"));
-        m.finite = c.at("finite").get<bool>();
-      }
-      tc.cases.push_back(std::move(m));
-    }
+    std::vector<std::string> names;
+    for (const KernelCase& c : cases) names.push_back(c.name);
+    for (ReplyCase& r : reply_cases(res, names, "fwd_ms", "bwd_ms"))
+      tc.cases.push_back(Measured{std::move(r.first), std::move(r.second), r.finite, std::move(r.error)});
   } catch (const std::exception& e) {
     tc.why = "unexpected output from " + cr.script + ": " + e.what();
     tc.cases.clear();

@@ -247,22 +247,10 @@ TorchRun run_torch(const std::vector<OpCase>& cases, const Options& o) {
   try {
     tr.version = res.at("torch").get<std::string>();
     tr.threads = res.at("threads").get<int64_t>();
-    const Json& items = res.at("cases");
-    OFA_CHECK(items.size() == cases.size(), "expected ", cases.size(), " cases, got ", items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Json& c = items[i];
-      const std::string name = c.at("name").get<std::string>();
-      OFA_CHECK(name == cases[i].name, "case ", i, " is ", name, ", expected ", cases[i].name);
-      Measured m;
-      if (c.contains("error")) {
-        m.error = c.at("error").get<std::string>();
-      } else {
-        m.fwd = timing_of(c.at("fwd_ms"));
-        m.fwd_bwd = timing_of(c.at("fwd_bwd_ms"));
-        m.finite = c.at("finite").get<bool>();
-      }
-      tr.cases.push_back(std::move(m));
-    }
+    std::vector<std::string> names;
+    for (const OpCase& c : cases) names.push_back(c.name);
+    for (ReplyCase& r : reply_cases(res, names, "fwd_ms", "fwd_bwd_ms"))
+      tr.cases.push_back(Measured{std::move(r.first), std::move(r.second), r.finite, std::move(r.error)});
   } catch (const std::exception& e) {
     tr.why = std::string("unexpected output from ") + script + ": " + e.what();
     tr.cases.clear();
