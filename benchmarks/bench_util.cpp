@@ -87,6 +87,13 @@ Timing timing_of(const Json& samples_ms) {
   return t;
 }
 
+bool all_finite(const Tensor& t) {
+  if (!t.defined()) return false;
+  for (float v : t.to_vector<float>())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
 std::vector<ReplyCase> reply_cases(const Json& reply, const std::vector<std::string>& names, const char* first_key,
                                    const char* second_key) {
   const Json& items = reply.at("cases");

@@ -136,7 +136,8 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
                           const std::vector<std::pair<std::string, std::string>>& env = {});
 
-double geometric_mean(const std::vector<double>& v);  // of the positive finite entries; NaN when none
+double geometric_mean(const std::vector<double>& v);
+bool all_finite(const Tensor& t);  // float32 values; false for an undefined tensor  // of the positive finite entries; NaN when none
 
 // The answer of a competitor script (benchmarks/NAME.py): ok and its JSON
 // reply, or why there is none (script missing, interpreter not runnable, no

@@ -3,6 +3,7 @@ stdin, the one-line JSON error protocol (exit status 3), --help, and the
 torch import."""
 import json
 import sys
+import time
 
 
 def fail(msg):
@@ -30,3 +31,32 @@ def import_torch():
     except Exception as e:  # ImportError, or a broken install raising anything
         fail("torch is not importable by %s (%s: %s)" % (sys.executable, type(e).__name__, e))
     return torch, F
+
+
+def time_runs(torch, device, warmup, repeat, before, fn):
+    """Same protocol as ofa_bench: untimed warmup, then each run timed alone
+    (milliseconds); on a CUDA device (torch and device given), `before` and a
+    synchronisation, then events around fn."""
+    for _ in range(warmup):
+        before()
+        fn()
+    samples = []
+    if device is not None and device.type == "cuda":
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        for _ in range(repeat):
+            before()
+            torch.cuda.synchronize(device)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            samples.append(start.elapsed_time(stop))
+        return samples
+    for _ in range(repeat):
+        before()
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter()
+        samples.append((t1 - t0) * 1e3)
+    return samples

@@ -331,13 +331,6 @@ Built build(const KernelCase& c, Device dev, Generator& g) {
   return b;
 }
 
-bool all_finite(const Tensor& t) {
-  if (!t.defined()) return false;
-  for (float v : t.to_vector<float>())
-    if (!std::isfinite(v)) return false;
-  return true;
-}
-
 struct Measured {
   Timing fwd, bwd;
   bool finite = true;

@@ -169,13 +169,6 @@ Built build(const OpCase& c, Generator& g) {
   return b;
 }
 
-bool all_finite(const Tensor& t) {
-  if (!t.defined()) return false;
-  for (float v : t.to_vector<float>())
-    if (!std::isfinite(v)) return false;
-  return true;
-}
-
 struct Measured {
   Timing fwd, fwd_bwd;
   bool finite = true;

@@ -21,9 +21,8 @@ Nothing else is written to stdout.
 import json
 import math
 import sys
-import time
 
-from competitor import fail, import_torch, read_request
+from competitor import fail, import_torch, read_request, time_runs
 
 
 def main():
@@ -98,34 +97,6 @@ def build(torch, F, device, c):
         act = F.hardswish if c["act"] == "hswish" else F.relu
         return leaves, lambda: act(F.batch_norm(x, rm, rv, gamma, beta, training=True, momentum=0.1, eps=1e-5))
     raise ValueError("unknown kind " + kind)
-
-
-def time_runs(torch, device, warmup, repeat, before, fn):
-    # Same protocol as ofa_bench: untimed warmup, then each run timed alone;
-    # on a GPU, `before` and a synchronisation, then events around fn.
-    for _ in range(warmup):
-        before()
-        fn()
-    samples = []
-    if device.type == "cuda":
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(device)
-        for _ in range(repeat):
-            before()
-            torch.cuda.synchronize(device)
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            samples.append(start.elapsed_time(stop))
-        return samples
-    for _ in range(repeat):
-        before()
-        t0 = time.perf_counter()
-        fn()
-        t1 = time.perf_counter()
-        samples.append((t1 - t0) * 1e3)
-    return samples
 
 
 def run_case(torch, F, device, c, repeat, warmup, flush):

@@ -16,9 +16,8 @@ written to stdout.
 import json
 import math
 import sys
-import time
 
-from competitor import fail, import_torch, read_request
+from competitor import fail, import_torch, read_request, time_runs
 
 
 def main():
@@ -97,21 +96,6 @@ def build(torch, F, c):
     return leaves, fwd
 
 
-def time_runs(warmup, repeat, before, fn):
-    # Same protocol as ofa_bench: untimed warmup, then each run timed alone.
-    for _ in range(warmup):
-        before()
-        fn()
-    samples = []
-    for _ in range(repeat):
-        before()
-        t0 = time.perf_counter()
-        fn()
-        t1 = time.perf_counter()
-        samples.append((t1 - t0) * 1e3)
-    return samples
-
-
 def run_case(torch, F, c, repeat, warmup, check):
     leaves, fwd = build(torch, F, c)
 
@@ -139,8 +123,8 @@ def run_case(torch, F, c, repeat, warmup, check):
         fwd_bwd()
         finite = finite and all(t.grad is not None and bool(torch.isfinite(t.grad).all()) for t in leaves)
 
-    fwd_ms = time_runs(warmup, repeat, lambda: None, fwd)
-    fwd_bwd_ms = time_runs(warmup, repeat, drop_grads, fwd_bwd)
+    fwd_ms = time_runs(None, None, warmup, repeat, lambda: None, fwd)
+    fwd_bwd_ms = time_runs(None, None, warmup, repeat, drop_grads, fwd_bwd)
     return {"name": c["name"], "fwd_ms": fwd_ms, "fwd_bwd_ms": fwd_bwd_ms, "finite": finite}
 
 

@@ -33,11 +33,13 @@ void check_activation(const std::string& act, const char* where) {
 }
 
 Tensor apply_activation(const std::string& act, const Tensor& x) {
-  if (act == "relu") return relu(x);
-  if (act == "h_swish") return hswish(x);
-  if (act == "relu6") return relu6(x);
-  if (act == "h_sigmoid") return hsigmoid(x);
-  check_activation(act, "apply_activation");
+  switch (act_of(act)) {
+    case Act::Relu: return relu(x);
+    case Act::HSwish: return hswish(x);
+    case Act::Relu6: return relu6(x);
+    case Act::HSigmoid: return hsigmoid(x);
+    case Act::Identity: return x;
+  }
   return x;
 }
 

@@ -20,6 +20,14 @@ namespace {
 
 using nn::OFAMobileNetV3;
 
+// a in float64 on the CPU, b the same weights and buffers on `gpu`.
+void float64_twins(OFAMobileNetV3& a, OFAMobileNetV3& b, Device gpu) {
+  a.to(DType::F64);
+  b.to(DType::F64);
+  b.to(gpu);
+  b.load_state_dict(a.state_dict());
+}
+
 TEST(ModelCuda, OneTrainingStepMatchesTheCpu) {
   OFA_REQUIRE_CUDA();
   const Device gpu = Device::cuda();
@@ -27,10 +35,7 @@ TEST(ModelCuda, OneTrainingStepMatchesTheCpu) {
   // two images and by the kinks of h-swish and ReLU6, would otherwise swamp
   // what the test is for (a kernel that computes something else).
   OFAMobileNetV3 a(10, 0.1, 1e-5, 0.0), b(10, 0.1, 1e-5, 0.0);
-  a.to(DType::F64);
-  b.to(DType::F64);
-  b.to(gpu);
-  b.load_state_dict(a.state_dict());
+  float64_twins(a, b, gpu);
   for (auto& [k, t] : b.state_dict()) ASSERT_TRUE(t.device().is_cuda()) << k;
   for (OFAMobileNetV3* n : {&a, &b}) {
     n->set_active_subnet({5}, {4}, {2});
@@ -86,10 +91,7 @@ TEST(ModelCuda, TwoSubnetsPerStepAndTwoStepsMatchTheCpu) {
   OFA_REQUIRE_CUDA();
   const Device gpu = Device::cuda();
   OFAMobileNetV3 a(10, 0.1, 1e-5, 0.0), b(10, 0.1, 1e-5, 0.0);
-  a.to(DType::F64);
-  b.to(DType::F64);
-  b.to(gpu);
-  b.load_state_dict(a.state_dict());
+  float64_twins(a, b, gpu);
   auto sgd_for = [](OFAMobileNetV3& n) {
     nn::ParamGroup h;
     h.lr = 0.05;

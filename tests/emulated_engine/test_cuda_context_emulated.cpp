@@ -14,22 +14,13 @@
 #include "engine/cuda_context.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "tests/support/emulated_cuda_env.h"
 #include "tests/support/test_util.h"
 
 namespace {
 
 using namespace ofa;
 using ofa::test::randn_t;
-
-// Before any CUDA call: the emulated backend, fresh memory poisoned.
-class EmulatedCuda : public ::testing::Environment {
- public:
-  void SetUp() override {
-    setenv("OFA_CUDA_POISON", "1", 1);
-    set_cuda_emulation(true);
-  }
-};
-::testing::Environment* const g_env = ::testing::AddGlobalTestEnvironment(new EmulatedCuda);
 
 const Device kCuda = Device::cuda(0);
 

@@ -15,6 +15,7 @@
 #include "ofa/run_manager.h"
 #include "tests/cpu/fake_fashion_mnist.h"
 #include "tests/support/run_logs.h"
+#include "tests/support/emulated_cuda_env.h"
 #include "tests/support/test_util.h"
 
 namespace fs = std::filesystem;
@@ -22,14 +23,6 @@ using namespace ofa;
 
 namespace {
 
-class EmulatedCuda : public ::testing::Environment {
- public:
-  void SetUp() override {
-    setenv("OFA_CUDA_POISON", "1", 1);
-    set_cuda_emulation(true);
-  }
-};
-::testing::Environment* const g_env = ::testing::AddGlobalTestEnvironment(new EmulatedCuda);
 
 struct Fixture {
   test::TempDir tmp;
