@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/cuda_context.h"
+
 namespace ofa::dist {
 
 namespace {
@@ -39,6 +41,69 @@ ncclComm_t as_comm(void* c) { return static_cast<ncclComm_t>(c); }
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 }  // namespace
+
+// ---------------------------------------------------------------- host channels
+
+namespace {
+
+class SingleProcessHost final : public NcclHost {
+ public:
+  int64_t rank() const override { return 0; }
+  int64_t world_size() const override { return 1; }
+  int64_t local_rank() const override { return 0; }
+  int64_t local_size() const override { return 1; }
+  const char* name() const override { return "single process"; }
+  void broadcast_bytes(std::string&, int64_t) override {}
+  void verify(OpCode, int64_t, DType, int64_t, int64_t, int64_t) override {}
+  void allreduce_sum(std::vector<double>&) override {}
+  bool any(bool local) override { return local; }
+  void allreduce_max(std::vector<int64_t>&) override {}
+  void barrier() override {}
+  [[noreturn]] void end_job(int exit_code) override { std::_Exit(exit_code); }
+};
+
+#ifdef OFA_WITH_MPI
+class MpiHost final : public NcclHost {
+ public:
+  explicit MpiHost(std::shared_ptr<MpiCommunicator> boot) : boot_(std::move(boot)) {
+    OFA_CHECK(boot_ != nullptr, "NcclCommunicator: no MPI bootstrap communicator");
+  }
+  int64_t rank() const override { return boot_->rank(); }
+  int64_t world_size() const override { return boot_->world_size(); }
+  int64_t local_rank() const override { return boot_->local_rank(); }
+  int64_t local_size() const override { return boot_->local_size(); }
+  const char* name() const override { return "mpi"; }
+  void broadcast_bytes(std::string& bytes, int64_t root) override { boot_->broadcast_bytes(bytes, root); }
+  void verify(OpCode op, int64_t seq, DType dt, int64_t numel, int64_t root, int64_t extra) override {
+    boot_->verify(op, seq, dt, numel, root, extra);
+  }
+  void allreduce_sum(std::vector<double>& values) override { boot_->allreduce_sum(values); }
+  bool any(bool local) override { return boot_->any(local); }
+  void allreduce_max(std::vector<int64_t>& values) override { boot_->allreduce_max(values); }
+  void barrier() override { boot_->barrier(); }
+  [[noreturn]] void end_job(int exit_code) override {
+    // From the watchdog thread MPI may be called only under MPI_THREAD_MULTIPLE.
+    int level = 0;
+    MPI_Query_thread(&level);
+    if (level == MPI_THREAD_MULTIPLE) MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);
+  }
+
+ private:
+  std::shared_ptr<MpiCommunicator> boot_;
+};
+#endif
+
+}  // namespace
+
+std::unique_ptr<NcclHost> single_process_nccl_host() { return std::make_unique<SingleProcessHost>(); }
+#ifdef OFA_WITH_MPI
+std::unique_ptr<NcclHost> mpi_nccl_host(std::shared_ptr<MpiCommunicator> bootstrap) {
+  return std::make_unique<MpiHost>(std::move(bootstrap));
+}
+#endif
+
+// ---------------------------------------------------------------- the communicator
 
 struct NcclCommunicator::Pending {
   std::string name;
@@ -88,15 +153,18 @@ class NcclWork final : public Work {
 
 }  // namespace
 
-NcclCommunicator::NcclCommunicator(std::shared_ptr<MpiCommunicator> bootstrap, CommOptions opt)
-    : Communicator(opt), boot_(std::move(bootstrap)) {
-  OFA_CHECK(boot_ != nullptr, "NcclCommunicator: no MPI bootstrap communicator");
+NcclCommunicator::NcclCommunicator(std::unique_ptr<NcclHost> host, CommOptions opt)
+    : Communicator(opt), host_(std::move(host)) {
+  OFA_CHECK(host_ != nullptr, "NcclCommunicator: no host channel (single_process_nccl_host() or mpi_nccl_host())");
   const std::string setup = "NCCL setup";
+  OFA_CHECK(!cuda_emulated(), "rank ", rank(), ": ", setup,
+            ": the engine runs the emulated CUDA backend (OFA_CUDA_EMULATION=1), which has no NCCL; "
+            "use the mpi backend (a CPU device) or a GPU");
   int count = 0;
   const cudaError_t ce = cudaGetDeviceCount(&count);
   OFA_CHECK(ce == cudaSuccess && count > 0, "rank ", rank(), ": ", setup, ": no CUDA device visible (",
             ce == cudaSuccess ? "0 devices" : cudaGetErrorString(ce), "); the nccl backend needs one GPU per rank");
-  OFA_CHECK(boot_->local_size() <= count, "rank ", rank(), ": ", setup, ": ", boot_->local_size(),
+  OFA_CHECK(host_->local_size() <= count, "rank ", rank(), ": ", setup, ": ", host_->local_size(),
             " ranks run on this host but only ", count,
             " GPU(s) are visible: start one rank per GPU (e.g. mpirun -npernode ", count, ")");
   device_ = static_cast<int>(local_rank() % count);
@@ -112,7 +180,7 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<MpiCommunicator> bootstrap, C
     OFA_CHECK(r == ncclSuccess, "rank 0: ", setup, ": ncclGetUniqueId failed: ", ncclGetErrorString(r));
   }
   std::string bytes(reinterpret_cast<const char*>(&id), sizeof id);
-  boot_->broadcast_bytes(bytes, 0);
+  host_->broadcast_bytes(bytes, 0);
   OFA_CHECK(bytes.size() == sizeof id, "rank ", rank(), ": ", setup, ": the broadcast unique id has ", bytes.size(),
             " bytes, not ", sizeof id);
   std::memcpy(&id, bytes.data(), sizeof id);
@@ -121,6 +189,9 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<MpiCommunicator> bootstrap, C
   OFA_CHECK(r == ncclSuccess, "rank ", rank(), ": ", setup, ": ncclCommInitRank (", world_size(), " ranks, GPU ",
             device_, ") failed: ", ncclGetErrorString(r));
   comm_ = c;
+  // The engine's compute stream of this GPU (non-blocking: the legacy default
+  // stream would not be ordered against it).
+  compute_stream_ = cuda_stream(device_);
   cudaStream_t s = nullptr;
   cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   comm_stream_ = s;
@@ -144,10 +215,8 @@ void NcclCommunicator::fail(const std::string& message) {
                message.c_str(), kWatchdogExitCode);
   std::fflush(stderr);
   if (comm_) ncclCommAbort(as_comm(comm_));
-  int level = 0;
-  MPI_Query_thread(&level);
-  if (level == MPI_THREAD_MULTIPLE) MPI_Abort(MPI_COMM_WORLD, kWatchdogExitCode);
-  std::_Exit(kWatchdogExitCode);
+  host_->end_job(kWatchdogExitCode);
+  std::_Exit(kWatchdogExitCode);  // not reached (end_job does not return)
 }
 
 void NcclCommunicator::watchdog_loop() {
@@ -215,7 +284,7 @@ WorkPtr NcclCommunicator::enqueue(OpCode op, const std::string& name, std::vecto
 WorkPtr NcclCommunicator::allreduce_async(const Tensor& t, ReduceOp op) {
   const int64_t seq = next_seq();
   check_tensor(t, "t", "allreduce", seq);
-  boot_->verify(OpCode::Allreduce, seq, t.dtype(), t.numel(), 0, static_cast<int64_t>(op));
+  host_->verify(OpCode::Allreduce, seq, t.dtype(), t.numel(), 0, static_cast<int64_t>(op));
   void* p = t.raw_data();
   const size_t n = static_cast<size_t>(t.numel());
   const ncclDataType_t ty = nccl_type(t.dtype());
@@ -230,7 +299,7 @@ WorkPtr NcclCommunicator::broadcast_async(const Tensor& t, int64_t root) {
   check_tensor(t, "t", "broadcast", seq);
   if (root < 0 || root >= world_size())
     throw CommError(where("broadcast", seq) + str_cat("root ", root, " is not a rank (world size ", world_size(), ")"));
-  boot_->verify(OpCode::Broadcast, seq, t.dtype(), t.numel(), root, 0);
+  host_->verify(OpCode::Broadcast, seq, t.dtype(), t.numel(), root, 0);
   void* p = t.raw_data();
   const size_t n = static_cast<size_t>(t.numel());
   const ncclDataType_t ty = nccl_type(t.dtype());
@@ -247,7 +316,7 @@ WorkPtr NcclCommunicator::allgather_async(const Tensor& in, const Tensor& out) {
     throw CommError(where("allgather", seq) + str_cat("'out' must hold world_size (", world_size(), ") x ", in.numel(),
                                                       " ", dtype_name(in.dtype()), " elements; it holds ", out.numel(),
                                                       " ", dtype_name(out.dtype())));
-  boot_->verify(OpCode::Allgather, seq, in.dtype(), in.numel(), 0, 0);
+  host_->verify(OpCode::Allgather, seq, in.dtype(), in.numel(), 0, 0);
   const void* src = in.raw_data();
   void* dst = out.raw_data();
   const size_t n = static_cast<size_t>(in.numel());
@@ -260,7 +329,7 @@ WorkPtr NcclCommunicator::allgather_async(const Tensor& in, const Tensor& out) {
 WorkPtr NcclCommunicator::barrier_async() {
   // A barrier of the hosts (MPI); queued GPU work is not waited for (synchronize() does).
   const int64_t seq = next_seq();
-  boot_->barrier();
+  host_->barrier();
   return std::make_unique<CompletedWork>(str_cat("barrier #", seq));
 }
 

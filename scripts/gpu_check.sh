@@ -10,6 +10,7 @@
 # it to the device tool with carry: [".gpu_bundle"]), unpacked with dpkg -x.
 # `run` uses only that folder and the machine's own CUDA toolkit: builds
 # (Release, sm_90), runs the whole ctest suite on the GPU, runs
+# NCCL on a single rank (no MPI there: the single-process communicator),
 # compute-sanitizer (memcheck, racecheck, synccheck) over the CUDA tests, and
 # the benchmarks (ofa_bench ops, ofa_bench kernels), writes logs to $OUT (or
 # build-gpu/) and ends with a table.
@@ -71,11 +72,23 @@ run)
   step sm90 bash -c "cuobjdump --list-elf build-gpu/libofa_kernels.a | grep -q sm_90"
   step ctest bash -c "cd build-gpu && ctest -j 8 --output-on-failure --output-junit ctest.xml"
   cp build-gpu/ctest.xml "$out/" 2>/dev/null || true
-  # Every CPU-vs-CUDA executable (tests/cuda) under each tool, on the GPU.
+  # NCCL on one rank without MPI (this machine has no Open MPI): the single-process
+  # communicator, GradientSync's buckets and a DistributedRunManager stage on the GPU.
+  # Must run, not skip: the step fails unless all its tests passed.
+  nccl_single_rank() {
+    local log=$out/nccl_single_rank.gtest
+    ./build-gpu/tests/cuda_test_nccl_single_process 2>&1 | tee "$log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] && grep -q '^\[  PASSED  \] 4 tests' "$log" && ! grep -q '^\[  SKIPPED \]' "$log"
+  }
+  step nccl_single_rank nccl_single_rank
+  # Every CPU-vs-CUDA executable (tests/cuda) under each tool, on the GPU. NCCL's own
+  # kernels synchronise through memory flags racecheck and synccheck cannot follow, so
+  # the NCCL test runs under memcheck only.
   sanitize() {
     local tool=$1 status=0 t
     for t in build-gpu/tests/cuda_test_*; do
       [ -x "$t" ] || continue
+      [[ $t == *nccl* && $tool != memcheck ]] && continue
       echo "== $tool: $t"
       compute-sanitizer --tool "$tool" --error-exitcode 1 "$t" --gtest_brief=1 || status=1
     done
@@ -92,7 +105,7 @@ run)
   echo
   echo "| step | result |"
   echo "| --- | --- |"
-  for s in configure build sm90 ctest sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops bench_kernels; do
+  for s in configure build sm90 ctest nccl_single_rank sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops bench_kernels; do
     echo "| $s | ${result[$s]:-not run} |"
   done
   if [ -f build-gpu/ctest.xml ]; then

@@ -1,6 +1,7 @@
 // mpi-ranks: 1
-// NcclCommunicator on one rank and one GPU (the NCCL step of
-// scripts/gpu_check.sh, which runs the whole suite on a GPU machine):
+// NcclCommunicator bootstrapped over MPI on one rank and one GPU (a GPU
+// machine with Open MPI; scripts/gpu_check.sh, whose machine has none, runs
+// tests/cuda/test_nccl_single_process.cpp instead):
 // allreduce (sum, average, max), broadcast and allgather of CUDA tensors,
 // asynchronous handles, and the MPI-bootstrapped host sums. With one rank
 // every collective is the identity (allgather a copy), so the test checks
