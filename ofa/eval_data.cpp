@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ofa/eval_report.h"
+#include "ofa/run_manager.h"
 #include "engine/threads.h"
 
 namespace ofa {
@@ -59,6 +60,7 @@ RunConfig eval_data_config(const nn::EvalOptions& o) {
   // The test split never reads the hold-out images: do not make a small
   // training set fail the default valid_size.
   if (o.split != "valid") ov.push_back("valid_size=0");
+  ov.push_back("device=" + o.device);  // pinned loader batches on a GPU
   if (o.config.empty()) return run_config_from_yaml_string("", "ofa_eval defaults", ov);
   // A recipe's keys outside `stages` hold the data settings of every stage.
   return load_recipe_config(o.config, ov).base;
@@ -128,8 +130,7 @@ std::string result_label(const std::string& name, int64_t resolution) {
 
 std::vector<SubnetResult> run_eval_data(const nn::EvalOptions& o, std::ostream& out, std::ostream& err,
                                         bool live_progress) {
-  OFA_CHECK(o.device == "cpu", "ofa_eval: --device ", o.device,
-            ": the CUDA backend is not implemented for ofa_eval yet (this build runs on the CPU only); use --device cpu");
+  const Device dev = resolve_device(o.device, "ofa_eval --device", "--device cpu");
   const std::vector<std::pair<std::string, const char*>> outputs{{o.csv, "--csv"}, {o.json_out, "--json"}, {o.plot, "--plot"}};
   for (const auto& [path, opt] : outputs)
     if (!path.empty()) check_output_folder(path, opt);
@@ -145,6 +146,7 @@ std::vector<SubnetResult> run_eval_data(const nn::EvalOptions& o, std::ostream& 
             nn::kStaticNetFormat, "); the data mode evaluates subnets of a supernet checkpoint (format ",
             nn::kSupernetFormat, ", as ofa_train writes)");
   nn::OFAMobileNetV3& net = *ck.supernet;
+  net.to(dev);  // evaluation and BN recalibration move each batch to the weights' device
 
   RunData data;
   try {

@@ -18,6 +18,7 @@
 #include "ofa/eval_data.h"
 #include "ofa/eval_report.h"
 #include "ofa/run_config.h"
+#include "ofa/run_manager.h"
 
 namespace ofa::nn {
 
@@ -114,6 +115,11 @@ Module& NetCheckpoint::module() const {
 }
 
 Tensor NetCheckpoint::forward(const Tensor& x) const { return supernet ? supernet->forward(x) : static_net->forward(x); }
+
+Device NetCheckpoint::device() const {
+  const NamedTensors p = module().named_parameters();
+  return p.empty() ? Device::cpu() : p.front().second.device();
+}
 
 int64_t NetCheckpoint::n_classes() const {
   return supernet ? supernet->classifier->out_features : static_net->classifier->out_features;
@@ -232,30 +238,39 @@ std::string subnet_json_line(const SubnetSetting& s, int64_t resolution) {
 
 namespace {
 
-void check_images(const Tensor& x, const std::string& what) {
+// The images of an action: [N, 3, R, R] of the network's dtype (float32 for
+// every checkpoint; float64 where a test converts the network).
+void check_images(const Tensor& x, const std::string& what, DType want = DType::F32) {
   OFA_CHECK(x.dim() == 4 && x.size(1) == 3 && x.size(0) >= 1, what, ": 'images' must be [N, 3, R, R], got ",
             shape_str(x.shape()));
-  OFA_CHECK(x.dtype() == DType::F32, what, ": 'images' must be float32 (F32), got ", dtype_name(x.dtype()));
+  OFA_CHECK(x.dtype() == want, what, ": 'images' must be ", want == DType::F32 ? "float32 (F32)" : dtype_name(want),
+            " as the network's weights, got ", dtype_name(x.dtype()));
+}
+
+DType net_dtype(const NetCheckpoint& ck) {
+  const NamedTensors p = ck.module().named_parameters();
+  return p.empty() ? DType::F32 : p.front().second.dtype();
 }
 
 }  // namespace
 
 Tensor eval_logits(const NetCheckpoint& ck, const Tensor& images) {
-  check_images(images, "eval_logits");
+  check_images(images, "eval_logits", net_dtype(ck));
   NoGradGuard ng;
   ck.module().eval();
-  return ck.forward(images);
+  return ck.forward(images.to(ck.device()));
 }
 
 void recalibrate_bn(const NetCheckpoint& ck, const Tensor& images, int64_t batch_size) {
-  check_images(images, "recalibrate_bn");
-  if (ck.supernet) set_running_statistics(*ck.supernet, images, batch_size);
-  else set_running_statistics(*ck.static_net, images, batch_size);
+  check_images(images, "recalibrate_bn", net_dtype(ck));
+  const Tensor x = images.to(ck.device());
+  if (ck.supernet) set_running_statistics(*ck.supernet, x, batch_size);
+  else set_running_statistics(*ck.static_net, x, batch_size);
 }
 
 NamedTensorList train_step(const NetCheckpoint& ck, const Tensor& images, const Tensor& labels,
                            const TrainStepHyper& hyper) {
-  check_images(images, "train_step");
+  check_images(images, "train_step", net_dtype(ck));
   OFA_CHECK(labels.dtype() == DType::I64 && labels.dim() == 1 && labels.size(0) == images.size(0),
             "train_step: 'labels' must be int64 [N] with N = ", images.size(0), " (the images' batch), got ",
             dtype_name(labels.dtype()), " ", shape_str(labels.shape()));
@@ -274,8 +289,9 @@ NamedTensorList train_step(const NetCheckpoint& ck, const Tensor& images, const 
   m.train();
   NamedTensors params = m.named_parameters();
   for (auto& [n, p] : params) p.set_grad(Tensor());
-  Tensor logits = ck.forward(images);
-  Tensor loss = cross_entropy(logits, labels, hyper.label_smoothing);
+  const Device dev = ck.device();
+  Tensor logits = ck.forward(images.to(dev));
+  Tensor loss = cross_entropy(logits, labels.to(dev), hyper.label_smoothing);
   loss.backward();
 
   NamedTensorList out;
@@ -318,7 +334,7 @@ TrainStepHyper train_step_hyper_from_config(const std::string& path) {
 std::string eval_usage() {
   return "usage:\n"
          "  ofa_eval --checkpoint CK.safetensors [--subnet SUBNET.json | --sample-seed S] --tensors IN.safetensors\n"
-         "           --dump OUT.safetensors [--device cpu|cuda]\n"
+         "           --dump OUT.safetensors [--device cpu|cuda|cuda:N]\n"
          "           [--calib-tensors CALIB.safetensors --calib-batch-size B] [--train-step --config RUN.yaml]\n"
          "  ofa_eval --checkpoint CK.safetensors [--subnet SUBNET.json | --sample-seed S] --export-subnet SUB.safetensors\n"
          "  ofa_eval --checkpoint CK.safetensors [--subnet SUBNET.json | --sample-seed S] --info [--image-size R]\n"
@@ -329,14 +345,15 @@ std::string eval_usage() {
          "    'grad.<name>', 'param.<name>' and 'buffer.<name>' after one SGD step (RUN.yaml: the\n"
          "    reference's train_ofa_net.py keys; lr = base_lr). --calib-tensors first recomputes the BN\n"
          "    running statistics from CALIB's 'images' (set_running_statistics). --info prints the subnet\n"
-         "    JSON, parameters and MACs (at R, else the subnet's r, else 224).\n"
+         "    JSON, parameters and MACs (at R, else the subnet's r, else 224). --device: where the\n"
+         "    network computes (default cpu; the dumps are written through the host).\n"
          "\n"
          "data mode: evaluate many subnets of a supernet checkpoint on a data set\n"
          "  ofa_eval --checkpoint CK.safetensors --data fashion_mnist|imagenet [--data-path DIR]\n"
          "           (--grid | --subnets LIST.json | --random N [--seed S])\n"
          "           [--image-sizes 28,32] [--split test|valid] [--calib-images K] [--calib-batch-size B]\n"
          "           [--batch-size B] [--workers N] [--config RUN.yaml] [--set key=value ...]\n"
-         "           [--csv OUT.csv] [--json OUT.json] [--plot OUT.svg|OUT.png]\n"
+         "           [--csv OUT.csv] [--json OUT.json] [--plot OUT.svg|OUT.png] [--device cpu|cuda|cuda:N]\n"
          "\n"
          "  CK: a supernet checkpoint (also a training checkpoint of ofa_train). Each subnet is made\n"
          "  active, its BN statistics are recomputed on K training images (default 2000, training\n"
@@ -357,7 +374,8 @@ std::string eval_usage() {
          "    (data_path), --calib-images (bn_calib_images), --calib-batch-size (bn_calib_batch_size),\n"
          "    --batch-size (base_batch_size: evaluation batches are 4 x B, as the reference's test\n"
          "    batches), --workers (n_worker). With --split test, valid_size is not used. --set threads=N\n"
-         "    sets the OpenMP threads of the CPU kernels.\n"
+         "    sets the OpenMP threads of the CPU kernels. --device (default cpu, whatever the\n"
+         "    configuration's device says): on cuda the loaders' batches are pinned and uploaded.\n"
          "  Output: a table on stdout (subnet, resolution, MMACs, Mparams, top-1, top-5, loss, and * for\n"
          "    the Pareto front of top-1 against MACs), progress on stderr; --csv and --json write every\n"
          "    result; --plot draws top-1 against MACs with the Pareto front: .svg with title, axis\n"
@@ -518,8 +536,7 @@ void run_ofa_eval(const EvalOptions& o, std::ostream& out) {
     out << eval_usage();
     return;
   }
-  OFA_CHECK(o.device == "cpu", "ofa_eval: --device ", o.device,
-            ": the CUDA backend is not implemented for ofa_eval yet (this build runs on the CPU only); use --device cpu");
+  const Device dev = resolve_device(o.device, "ofa_eval --device", "--device cpu");
   if (o.data_mode()) {
     run_eval_data(o, out, std::cerr, ::isatty(2) == 1);
     return;
@@ -550,6 +567,9 @@ void run_ofa_eval(const EvalOptions& o, std::ostream& out) {
     return;
   }
 
+  // Info and export need no arithmetic; recalibration, evaluation and the
+  // training step run on the device (the dumps are written through the host).
+  ck.module().to(dev);
   if (!o.calib_tensors.empty()) {
     const SafetensorsFile calib = load_safetensors(o.calib_tensors);
     const Tensor& ci = calib.at("images");
@@ -561,6 +581,7 @@ void run_ofa_eval(const EvalOptions& o, std::ostream& out) {
     OFA_CHECK(ck.is_supernet(), "ofa_eval: --export-subnet needs a supernet checkpoint; '", ck.path,
               "' is already a static subnet");
     OFA_CHECK(!o.subnet.empty() || o.sample_seed, "ofa_eval: --export-subnet needs --subnet SUBNET.json or --sample-seed S");
+    ck.module().to(Device::cpu());  // the subnet's weights are cut from host copies
     auto sub = ck.supernet->get_active_subnet();
     SafetensorsMetadata extra{{"subnet", subnet_json_line(ck.supernet->active_setting(), subnet_r)}};
     if (subnet_r > 0) extra["image_size"] = std::to_string(subnet_r);

@@ -177,21 +177,26 @@ TrainState train_state_of(const SafetensorsFile& f) {
 
 // ---------------------------------------------------------------- RunManager
 
-Device train_device(const std::string& name) {
+Device resolve_device(const std::string& name, const std::string& what, const std::string& cpu_choice) {
   if (name == "cpu") return Device::cpu();
-  const int index = name == "cuda" ? 0 : std::stoi(name.substr(5));  // the config check allows cuda and cuda:N only
+  const bool indexed = name.size() > 5 && name.rfind("cuda:", 0) == 0 &&
+                       name.find_first_not_of("0123456789", 5) == std::string::npos && name.size() < 10;
+  OFA_CHECK(name == "cuda" || indexed, what, ": '", name, "' is not a device: use cpu, cuda or cuda:N");
+  const int index = name == "cuda" ? 0 : std::stoi(name.substr(5));
   const int n = cuda_device_count();
-  OFA_CHECK(index < n, "key 'device': '", name, "' but ",
+  OFA_CHECK(index < n, what, ": '", name, "' but ",
             n == 0 ? std::string("no CUDA device is visible") : str_cat("only ", n, " CUDA device(s) are visible"),
 #ifdef OFA_WITH_CUDA
             "",
 #else
             " (this build has no CUDA backend: configure with -DOFA_CUDA=ON)",
 #endif
-            "; train with device: cpu, or set OFA_CUDA_EMULATION=1 to run the CUDA backend on the CPU emulation "
+            "; use ", cpu_choice, ", or set OFA_CUDA_EMULATION=1 to run the CUDA backend on the CPU emulation "
             "(slow: for tests)");
   return Device::cuda(index);
 }
+
+Device train_device(const std::string& name) { return resolve_device(name, "key 'device'", "device: cpu"); }
 
 RunManager::RunManager(RunConfig cfg, std::shared_ptr<const RunData> data, RunOptions opt)
     : cfg_(std::move(cfg)), data_(std::move(data)), opt_(opt), dropout_gen_(static_cast<uint64_t>(cfg_.manual_seed)) {

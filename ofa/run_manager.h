@@ -75,8 +75,12 @@ struct RunOptions {
 
 enum class StageOutcome { Finished, Stopped };
 
-// The device of a 'device' key (cpu, cuda, cuda:N); a CUDA device that is not
-// there is an error naming the remedies.
+// The device `name` names (cpu, cuda, cuda:N). A CUDA device that is not
+// there is an error that starts with `what` (where the name came from: "key
+// 'device'", "ofa_eval --device") and names the remedies, `cpu_choice` (how
+// to pick the CPU there) among them.
+Device resolve_device(const std::string& name, const std::string& what, const std::string& cpu_choice);
+// resolve_device for the run configuration's 'device' key.
 Device train_device(const std::string& name);
 
 class RunManager {

@@ -532,8 +532,14 @@ TEST(OfaEval, ArgumentErrorsAreClear) {
   EXPECT_TRUE(has(error_of([] { args({"--checkpoint", "c", "--info", "--image-size", "12x"}); }), "must be an integer"));
   EXPECT_TRUE(has(error_of([] { args({"--checkpoint", "c", "--tensors", "a"}); }), "--tensors and --dump go together"));
   EXPECT_TRUE(has(error_of([] { args({"--checkpoint", "c", "--info", "--device", "tpu"}); }), "cpu or cuda"));
-  EXPECT_TRUE(has(error_of([] { nn::run_ofa_eval(args({"--checkpoint", "c", "--info", "--device", "cuda"}), std::cout); }),
-                  "CUDA backend is not implemented"));
+  // A device that is not there (cuda:99 on any machine) names the remedies; a malformed one is named.
+  const std::string missing =
+      error_of([] { nn::run_ofa_eval(args({"--checkpoint", "c", "--info", "--device", "cuda:99"}), std::cout); });
+  EXPECT_TRUE(has(missing, "ofa_eval --device: 'cuda:99' but ") && has(missing, "CUDA device") &&
+              has(missing, "use --device cpu") && has(missing, "OFA_CUDA_EMULATION=1"))
+      << missing;
+  EXPECT_TRUE(has(error_of([] { nn::run_ofa_eval(args({"--checkpoint", "c", "--info", "--device", "cuda:x"}), std::cout); }),
+                  "'cuda:x' is not a device"));
 }
 
 TEST(OfaEval, CheckpointErrorsAreClear) {
@@ -621,8 +627,8 @@ TEST(OfaEval, BuiltToolGivesTheLibrarysAnswers) {
   ASSERT_EQ(run_cmd(tool.string() + " --checkpoint " + fx.ck + " --sample-seed 11 --info --image-size 160", &out), 0) << out;
   EXPECT_EQ(out.substr(0, out.find('\n')), seed_subnet_json(11, 160));
   EXPECT_TRUE(has(out, "params ")) << out;
-  EXPECT_EQ(run_cmd(tool.string() + " --checkpoint " + fx.ck + " --info --device cuda", &out), 1);
-  EXPECT_TRUE(has(out, "error: ") && has(out, "CUDA")) << out;
+  EXPECT_EQ(run_cmd(tool.string() + " --checkpoint " + fx.ck + " --info --device cuda:99", &out), 1);
+  EXPECT_TRUE(has(out, "error: ") && has(out, "'cuda:99' but")) << out;
   EXPECT_EQ(run_cmd(tool.string() + " --bogus", &out), 1);
   EXPECT_TRUE(has(out, "unknown argument '--bogus'")) << out;
 }
