@@ -25,10 +25,11 @@
 #include "distributed/distributed_run_manager.h"
 #include "distributed/gradient_sync.h"
 #include "distributed/nccl_communicator.h"
-#include "nn/layers.h"
 #include "ofa/run_data.h"
 #include "tests/cpu/fake_fashion_mnist.h"
+#include "tests/support/nccl_one_rank.h"
 #include "tests/support/run_logs.h"
+#include "tests/support/tiny_mlp.h"
 #endif
 
 using namespace ofa;
@@ -49,53 +50,14 @@ std::shared_ptr<dist::NcclCommunicator> nccl() {
   return std::make_shared<dist::NcclCommunicator>(dist::single_process_nccl_host(), opt);
 }
 
-Tensor ramp(DType dt, int64_t n) {
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<double>(i % 251) - 100.0;
-  return from_vector<double>(v, {n}).to(dt);
-}
-
 TEST(NcclSingleProcess, CollectivesOfEveryDtypeAreTheIdentity) {
   OFA_REQUIRE_NCCL();
   auto c = nccl();
-  ASSERT_EQ(c->world_size(), 1);
   EXPECT_STREQ(c->host().name(), "single process");
   EXPECT_EQ(c->device(), Device::cuda(0));
-  const Device gpu = Device::cuda(0);
-  for (DType dt : {DType::F32, DType::F64, DType::I64}) {
-    for (int64_t n : {1, 7, 100003}) {
-      const Tensor want = ramp(dt, n);
-      for (dist::ReduceOp op : {dist::ReduceOp::Sum, dist::ReduceOp::Average, dist::ReduceOp::Max}) {
-        if (dt == DType::I64 && op == dist::ReduceOp::Average) continue;
-        Tensor t = want.to(gpu);
-        c->allreduce(t, op);
-        EXPECT_TRUE(test::all_close(t.to(Device::cpu()), want, 0, 0))
-            << dist::reduce_op_name(op) << " " << dtype_name(dt) << " n " << n;
-      }
-      Tensor b = want.to(gpu);
-      c->broadcast(b, 0);
-      EXPECT_TRUE(test::all_close(b.to(Device::cpu()), want, 0, 0)) << "broadcast n " << n;
-      Tensor g = c->allgather(want.to(gpu));
-      EXPECT_EQ(g.shape(), (Shape{1, n}));
-      EXPECT_TRUE(test::all_close(g.to(Device::cpu()).reshape({n}), want, 0, 0)) << "allgather n " << n;
-    }
-  }
-  Tensor a = ramp(DType::F32, 1023).to(gpu), d = ramp(DType::F32, 17).to(gpu);
-  auto wa = c->allreduce_async(a, dist::ReduceOp::Sum);
-  auto wd = c->allreduce_async(d, dist::ReduceOp::Sum);
-  wd->wait();
-  wa->wait();
-  EXPECT_TRUE(test::all_close(a.to(Device::cpu()), ramp(DType::F32, 1023), 0, 0));
-  c->synchronize();
-  EXPECT_TRUE(wa->test());
-  std::vector<double> host = {1.5, -2.0};
-  c->allreduce_sum(host);
-  EXPECT_EQ(host, (std::vector<double>{1.5, -2.0}));
-  EXPECT_TRUE(c->any(true));
-  EXPECT_FALSE(c->any(false));
-  c->barrier();
+  test::expect_one_rank_collectives(*c);
   // A CPU tensor is refused, naming the device.
-  const std::string m = test::error_of([&] { c->allreduce(ramp(DType::F32, 3), dist::ReduceOp::Sum); });
+  const std::string m = test::error_of([&] { c->allreduce(test::nccl_ramp(DType::F32, 3), dist::ReduceOp::Sum); });
   EXPECT_TRUE(test::has(m, "lives on cpu")) << m;
 }
 
@@ -123,17 +85,6 @@ TEST(NcclSingleProcess, CollectivesFollowTheComputeStreamAndPrecedeWhatFollowsWa
   }
 }
 
-struct Mlp : nn::Module {
-  std::shared_ptr<nn::Linear> fc1, fc2;
-  explicit Mlp(uint64_t seed) {
-    Generator g(seed);
-    fc1 = register_module("fc1", std::make_shared<nn::Linear>(13, 9, true, &g));
-    fc2 = register_module("fc2", std::make_shared<nn::Linear>(9, 5, true, &g));
-    fc1->bias.detach().copy_(test::randn_t({9}, seed + 1, DType::F32));
-  }
-  Tensor forward(const Tensor& x) const { return fc2->forward(relu(fc1->forward(x))); }
-};
-
 // Buckets of 1e-4 MB (one tensor each) and 1 MB (all in one), after backward
 // and overlapped with it: one rank's average is its own gradient, bit for bit.
 TEST(NcclSingleProcess, GradientSyncOnTheGpuKeepsOneRanksGradientsBitForBit) {
@@ -142,7 +93,7 @@ TEST(NcclSingleProcess, GradientSyncOnTheGpuKeepsOneRanksGradientsBitForBit) {
   const Device gpu = Device::cuda(0);
   for (double mb : {1e-4, 1.0}) {
     for (bool overlapped : {false, true}) {
-      Mlp m(3);
+      test::TinyMlp m(3);
       m.to(gpu);
       const Tensor x = test::randn_t({6, 13}, 11, DType::F32).to(gpu);
       const Tensor y = from_vector<int64_t>({0, 1, 2, 3, 4, 2}, {6}).to(gpu);

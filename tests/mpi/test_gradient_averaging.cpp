@@ -23,6 +23,7 @@
 #include "nn/layers.h"
 #include "nn/optim.h"
 #include "tests/mpi/mpi_test_util.h"
+#include "tests/support/tiny_mlp.h"
 
 using namespace ofa;
 using ofa::test::has;
@@ -33,18 +34,7 @@ namespace {
 int64_t R() { return world()->rank(); }
 int64_t W() { return world()->world_size(); }
 
-struct Mlp : nn::Module {
-  std::shared_ptr<nn::Linear> fc1, fc2;
-  explicit Mlp(uint64_t seed) {
-    Generator g(seed);
-    fc1 = register_module("fc1", std::make_shared<nn::Linear>(13, 9, true, &g));
-    fc2 = register_module("fc2", std::make_shared<nn::Linear>(9, 5, true, &g));
-    // Non-zero biases, the same on every rank.
-    fc1->bias.detach().copy_(test::randn_t({9}, seed + 1, DType::F32));
-    fc2->bias.detach().copy_(test::randn_t({5}, seed + 2, DType::F32));
-  }
-  Tensor forward(const Tensor& x) const { return fc2->forward(relu(fc1->forward(x))); }
-};
+using Mlp = test::TinyMlp;
 
 std::unique_ptr<nn::SGD> sgd(const Mlp& m) {
   nn::ParamGroup g;
