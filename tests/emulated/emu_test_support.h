@@ -110,6 +110,47 @@ template <class T>
   return ::testing::AssertionSuccess();
 }
 
+// The tolerance of a CUDA kernel against its CPU twin where both sum in
+// double or in float but in other orders: 1e-5 (float: a few ulps of sums of
+// up to a few dozen products) / 1e-12 (double), as all_near measures.
+template <class T>
+double tol() {
+  return std::is_same<T, float>::value ? 1e-5 : 1e-12;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+// The launch settings every determinism check runs under: a tiny grid in
+// reverse thread order on 2 OS threads, the default grid, one block, and 7
+// blocks on 4 OS threads.
+struct LaunchSetting {
+  int64_t max_blocks;
+  ::ofa::emu::Order order;
+  int workers;
+};
+inline constexpr LaunchSetting kDeterminismSettings[] = {
+    {3, ::ofa::emu::Order::Reverse, 2}, {4096, ::ofa::emu::Order::Forward, 0}, {1, ::ofa::emu::Order::Forward, 1},
+    {7, ::ofa::emu::Order::Forward, 4}};
+
+// f() (returning a vector) under every setting; each result must be bitwise the first.
+template <class F>
+void expect_deterministic(F f, const char* what) {
+  const LaunchSetting& s0 = kDeterminismSettings[0];
+  auto first = [&] {
+    EmuSettings s(s0.max_blocks, s0.order, s0.workers);
+    return f();
+  }();
+  for (const LaunchSetting& k : kDeterminismSettings) {
+    if (&k == &s0) continue;
+    EmuSettings s(k.max_blocks, k.order, k.workers);
+    EXPECT_TRUE(same_bits(f(), first)) << what << ": differs with max_blocks " << k.max_blocks << ", "
+                                       << k.workers << " worker threads";
+  }
+}
+
 template <class T>
 constexpr ::ofa::DType dtype_of() {
   if constexpr (std::is_same_v<T, float>) return ::ofa::DType::F32;

@@ -70,11 +70,6 @@ struct Problem {
   size_t in_elems() const { return size_t(g.N * g.H * g.W * g.C); }
 };
 
-template <class T>
-double tol() {
-  return std::is_same<T, float>::value ? 1e-5 : 1e-12;  // float: a few ulps of sums of up to 49 products
-}
-
 class DepthwiseEmulated : public ::testing::TestWithParam<Case> {
  protected:
   EmuSettings settings_{GetParam().max_blocks, GetParam().order};

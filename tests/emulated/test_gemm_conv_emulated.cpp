@@ -34,11 +34,6 @@ using ofa::DType;
 using namespace ofa_emu_test;
 using MatArg = k::CudaBackend::MatArg;
 
-template <class T>
-double tol() {
-  return std::is_same<T, float>::value ? 1e-5 : 1e-12;
-}
-
 struct Grid {
   int64_t max_blocks;
   ofa::emu::Order order;

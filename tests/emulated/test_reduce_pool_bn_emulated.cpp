@@ -34,38 +34,6 @@ using ofa::kernels::StridedArgs;
 using ofa::kernels::StridedLayout;
 using namespace ofa_emu_test;
 
-template <class T>
-double tol() {
-  return std::is_same<T, float>::value ? 1e-5 : 1e-12;
-}
-
-// The launch settings every determinism check runs under.
-struct Setting {
-  int64_t max_blocks;
-  Order order;
-  int workers;
-};
-const Setting kSettings[] = {{3, Order::Reverse, 2}, {4096, Order::Forward, 0}, {1, Order::Forward, 1},
-                             {7, Order::Forward, 4}};
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-// Runs f(setting) under every setting; each result must be bitwise the first.
-template <class F>
-void expect_deterministic(F f, const char* what) {
-  auto first = [&] {
-    EmuSettings s(kSettings[0].max_blocks, kSettings[0].order, kSettings[0].workers);
-    return f();
-  }();
-  for (size_t i = 1; i < sizeof(kSettings) / sizeof(kSettings[0]); ++i) {
-    EmuSettings s(kSettings[i].max_blocks, kSettings[i].order, kSettings[i].workers);
-    EXPECT_TRUE(same_bits(f(), first)) << what << ": differs with max_blocks " << kSettings[i].max_blocks;
-  }
-}
-
 // ---------------------------------------------------------------- reduce_sum
 
 // An input view (shape, strides into a buffer of `span` elements) with some

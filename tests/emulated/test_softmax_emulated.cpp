@@ -29,36 +29,6 @@ using ofa::emu::Order;
 using ofa::kernels::DeviceError;
 using namespace ofa_emu_test;
 
-template <class T>
-double tol() {
-  return std::is_same<T, float>::value ? 1e-5 : 1e-12;
-}
-
-struct Setting {
-  int64_t max_blocks;
-  Order order;
-  int workers;
-};
-const Setting kSettings[] = {{3, Order::Reverse, 2}, {4096, Order::Forward, 0}, {1, Order::Forward, 1}};
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-// f() under every setting; each result bitwise the first.
-template <class F>
-void expect_deterministic(F f, const char* what) {
-  auto first = [&] {
-    EmuSettings s(kSettings[0].max_blocks, kSettings[0].order, kSettings[0].workers);
-    return f();
-  }();
-  for (size_t i = 1; i < sizeof(kSettings) / sizeof(kSettings[0]); ++i) {
-    EmuSettings s(kSettings[i].max_blocks, kSettings[i].order, kSettings[i].workers);
-    EXPECT_TRUE(same_bits(f(), first)) << what << ": differs with max_blocks " << kSettings[i].max_blocks;
-  }
-}
-
 // all_near, where a NaN is expected exactly where the CPU has one and an
 // infinity exactly where the CPU has the same one.
 template <class T>
@@ -200,7 +170,7 @@ TEST(CrossEntropyEmulated, InvalidLabelsRecordedInDeviceError) {
   p.target[417] = -1;
   p.target[300] = 13;
   p.target[599] = 1000;
-  for (const Setting& st : kSettings) {
+  for (const LaunchSetting& st : kDeterminismSettings) {
     EmuSettings s(st.max_blocks, st.order, st.workers);
     DeviceError err{};
     const std::vector<double> got = run_ce(p, 0.0, &err);
