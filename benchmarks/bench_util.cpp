@@ -46,6 +46,34 @@ double Timing::min_ms() const {
   return *std::min_element(samples_ms.begin(), samples_ms.end());
 }
 
+bool real_gpu() { return cuda_available() && !cuda_emulated(); }
+
+Device parse_device(const std::string& v) {
+  Device d = Device::cpu();
+  if (v == "cuda") d = Device::cuda(0);
+  else if (v.rfind("cuda:", 0) == 0) d = Device::cuda(static_cast<int>(parse_int_arg("--device cuda:N", v.substr(5), 0)));
+  else if (v != "cpu") throw UsageError("--device: expected cpu, cuda or cuda:N, got '" + v + "'");
+  if (d.is_cuda()) {
+    const int n = cuda_device_count();
+    OFA_CHECK(n > 0, "--device ", v, ": no CUDA device is visible (no GPU, or a build without nvcc; "
+              "OFA_CUDA_EMULATION=1 runs the CUDA kernels on the CPU emulation). Use --device cpu.");
+    OFA_CHECK(d.index < n, "--device ", v, ": there are ", n, " CUDA devices (cuda:0 .. cuda:", n - 1, ")");
+  }
+  return d;
+}
+
+std::string torch_device(Device d) { return d.is_cuda() ? "cuda:" + std::to_string(d.index) : "cpu"; }
+
+std::string device_description(Device d, int64_t threads) {
+  if (d.is_cpu()) return cpu_model() + ", threads " + std::to_string(threads) + "; OpenBLAS " + openblas_build();
+  const kernels::DeviceProps p = cuda_backend().properties(d.index);
+  std::string s = p.name + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
+                  std::to_string(p.sm_count) + " SMs, " + cell("%.0f", double(p.total_memory) / (1 << 30)) +
+                  " GiB), backend " + cuda_backend().name();
+  if (cuda_emulated()) s += " -- the CUDA emulation on the CPU: these times say nothing about a GPU";
+  return s;
+}
+
 void synchronize(Device d) {
   if (d.is_cuda()) cuda_synchronize(d.index);
 }

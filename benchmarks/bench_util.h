@@ -56,6 +56,19 @@ Timing time_runs(int64_t warmup, int64_t repeat, Before&& before, Fn&& fn) {
   return t;
 }
 
+// ---- devices
+// A real GPU (not the CPU emulation of the CUDA backend).
+bool real_gpu();
+// --device cpu | cuda | cuda:N; a CUDA device that is not there is an Error
+// naming the remedies (UsageError for a malformed value).
+Device parse_device(const std::string& v);
+// The same device as PyTorch names it ("cpu", "cuda:N").
+std::string torch_device(Device d);
+// One line for a report: the CPU model, threads and OpenBLAS build, or the
+// GPU's name, compute capability, SMs, memory and backend (the emulation
+// says that its times say nothing about a GPU).
+std::string device_description(Device d, int64_t threads);
+
 // Waits for the work enqueued on a device (CUDA: its compute stream; CPU: nothing).
 void synchronize(Device d);
 
@@ -136,8 +149,8 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
                           const std::vector<std::pair<std::string, std::string>>& env = {});
 
-double geometric_mean(const std::vector<double>& v);
-bool all_finite(const Tensor& t);  // float32 values; false for an undefined tensor  // of the positive finite entries; NaN when none
+double geometric_mean(const std::vector<double>& v);  // of the positive finite entries; NaN when none
+bool all_finite(const Tensor& t);  // float32 values; false for an undefined tensor
 
 // The answer of a competitor script (benchmarks/NAME.py): ok and its JSON
 // reply, or why there is none (script missing, interpreter not runnable, no

@@ -33,6 +33,27 @@ def import_torch():
     return torch, F
 
 
+def setup_device(torch, name):
+    """(torch.device, its description, the backend's) for the request's
+    "device" ("cpu", "cuda:N"), or the error answer. On a GPU: cudnn.benchmark
+    (the reference's choice) and no TF32 (float32 as the engine computes)."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            fail("torch %s sees no CUDA device (torch.cuda.is_available() is False; built for CUDA %s)"
+                 % (torch.__version__, torch.version.cuda))
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            fail("%s: torch sees %d CUDA devices" % (device, torch.cuda.device_count()))
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        return (device, torch.cuda.get_device_name(device),
+                "cuDNN %s, cudnn.benchmark" % torch.backends.cudnn.version())
+    return (device, "CPU",
+            "native CPU kernels, MKL-DNN %s" % ("on" if torch.backends.mkldnn.is_available() else "off"))
+
+
 def time_runs(torch, device, warmup, repeat, before, fn):
     """Same protocol as ofa_bench: untimed warmup, then each run timed alone
     (milliseconds); on a CUDA device (torch and device given), `before` and a

@@ -201,15 +201,6 @@ struct Options {
   std::string python;
 };
 
-bool real_gpu() { return cuda_available() && !cuda_emulated(); }
-
-Device parse_device(const std::string& v) {
-  if (v == "cpu") return Device::cpu();
-  if (v == "cuda") return Device::cuda(0);
-  if (v.rfind("cuda:", 0) == 0) return Device::cuda(static_cast<int>(parse_int_arg("--device cuda:N", v.substr(5), 0)));
-  throw UsageError("--device: expected cpu, cuda or cuda:N, got '" + v + "'");
-}
-
 std::vector<int64_t> parse_resolutions(const std::string& v) {
   std::vector<int64_t> r;
   size_t b = 0;
@@ -264,13 +255,6 @@ Options parse(int argc, char** argv) {
   } else {
     o.device = parse_device(device);
     o.device_why = "--device " + device;
-  }
-  if (o.device.is_cuda()) {
-    const int n = cuda_device_count();
-    OFA_CHECK(n > 0, "--device ", device, ": no CUDA device is visible (no GPU, or a build without nvcc; "
-              "OFA_CUDA_EMULATION=1 runs the CUDA kernels on the CPU emulation). Use --device cpu.");
-    OFA_CHECK(o.device.index < n, "--device ", device, ": there are ", n, " CUDA devices (cuda:0 .. cuda:", n - 1,
-              ")");
   }
   return o;
 }
@@ -404,8 +388,6 @@ struct Competitor {
   std::vector<Measured> cases;  // by case index; error set when a case failed
 };
 
-std::string torch_device(Device d) { return d.is_cuda() ? "cuda:" + std::to_string(d.index) : "cpu"; }
-
 Competitor run_torch(const std::vector<KernelCase>& cases, const Options& o, int64_t flush_bytes) {
   Competitor tc;
   Json req = Json::object();
@@ -507,16 +489,7 @@ int kernels_main(int argc, char** argv) {
   }
   set_threads(o.threads);
 
-  std::string device_desc;
-  if (o.device.is_cuda()) {
-    const kernels::DeviceProps p = cuda_backend().properties(o.device.index);
-    device_desc = p.name + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
-                  std::to_string(p.sm_count) + " SMs, " + cell("%.0f", double(p.total_memory) / (1 << 30)) +
-                  " GiB), backend " + cuda_backend().name();
-    if (cuda_emulated()) device_desc += " -- the CUDA emulation on the CPU: these times say nothing about a GPU";
-  } else {
-    device_desc = cpu_model() + ", threads " + std::to_string(o.threads) + "; OpenBLAS " + openblas_build();
-  }
+  const std::string device_desc = device_description(o.device, o.threads);
   std::printf("ofa_bench kernels: device %s (%s), float32, batch %lld, resolution %s, %zu case%s%s,\n"
               "                   median of %lld run%s after %lld warmup\n",
               o.device.str().c_str(), o.device_why.c_str(), static_cast<long long>(o.batch),

@@ -22,30 +22,14 @@ import json
 import math
 import sys
 
-from competitor import fail, import_torch, read_request, time_runs
+from competitor import import_torch, read_request, setup_device, time_runs
 
 
 def main():
     req = read_request(__doc__, "torch_kernels.py", "case table")
     torch, F = import_torch()
 
-    device = torch.device(req["device"])
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            fail("torch %s sees no CUDA device (torch.cuda.is_available() is False; built for CUDA %s)"
-                 % (torch.__version__, torch.version.cuda))
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            fail("%s: torch sees %d CUDA devices" % (device, torch.cuda.device_count()))
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
-        # float32 as the engine computes it: no TF32 shortcuts in cuBLAS or cuDNN.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        name = torch.cuda.get_device_name(device)
-        backend = "cuDNN %s, cudnn.benchmark" % torch.backends.cudnn.version()
-    else:
-        name = "CPU"
-        backend = "native CPU kernels, MKL-DNN %s" % ("on" if torch.backends.mkldnn.is_available() else "off")
+    device, name, backend = setup_device(torch, req["device"])
     torch.set_num_threads(int(req["threads"]))
     torch.manual_seed(1234)
     repeat, warmup = int(req["repeat"]), int(req["warmup"])

@@ -12,7 +12,7 @@
 # (Release, sm_90), runs the whole ctest suite on the GPU, runs
 # NCCL on a single rank (no MPI there: the single-process communicator),
 # compute-sanitizer (memcheck, racecheck, synccheck) over the CUDA tests, and
-# the benchmarks (ofa_bench ops, ofa_bench kernels), writes logs to $OUT (or
+# the benchmarks (ofa_bench ops, kernels and train), writes logs to $OUT (or
 # build-gpu/) and ends with a table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,8 @@ run)
   arch=x86_64-linux-gnu
   export LD_LIBRARY_PATH="$root/usr/lib/$arch/openblas-openmp:$root/usr/lib/$arch:${LD_LIBRARY_PATH:-}"
   export OFA_FASHION_MNIST_DIR=$bundle/no-fashion-mnist-here
+  # The PyTorch competitors run with the machine's own python3 (its torch, on its GPU).
+  export OFA_PYTHON=${OFA_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
   declare -A result
   step() {  # step NAME COMMAND...: runs, logs to $out/NAME.log, records PASS/FAIL and seconds
     local name=$1; shift
@@ -102,10 +104,13 @@ run)
   # so that the whole script stays under 8 minutes.
   step bench_kernels timeout 240 ./build-gpu/ofa_bench kernels --device cuda --repeat 10 --warmup 2 \
     --json "$out/bench_kernels.json"
+  # End to end: the largest subnet training at 224 px, batch 64, against PyTorch on the same GPU.
+  step bench_train timeout 180 ./build-gpu/ofa_bench train --device cuda --subnet max --image-size 224 \
+    --batch-size 64 --steps 10 --warmup 3 --classes 1000 --json "$out/bench_train.json"
   echo
   echo "| step | result |"
   echo "| --- | --- |"
-  for s in configure build sm90 ctest nccl_single_rank sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops bench_kernels; do
+  for s in configure build sm90 ctest nccl_single_rank sanitizer_memcheck sanitizer_racecheck sanitizer_synccheck bench_ops bench_kernels bench_train; do
     echo "| $s | ${result[$s]:-not run} |"
   done
   if [ -f build-gpu/ctest.xml ]; then
@@ -115,6 +120,11 @@ run)
     echo "| ctest counts | $((total - failed - skipped)) passed, $failed failed, $skipped skipped |"
   fi
   echo "GPU: $(cat "$out/gpu.txt" 2>/dev/null)"
+  if [ -f "$out/bench_train.log" ]; then
+    echo "ofa_bench train (largest subnet, 224 px, batch 64):"
+    sed -n '/^what /,$p' "$out/bench_train.log"
+  fi
+  [ -f "$out/bench_kernels.log" ] && sed -n "/geometric mean/,\$p" "$out/bench_kernels.log"
   for s in "${!result[@]}"; do [[ ${result[$s]} == PASS* ]] || exit 1; done
   ;;
 *)
