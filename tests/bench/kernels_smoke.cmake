@@ -5,14 +5,8 @@
 #   -DOFA_BENCH=path/to/ofa_bench -DMODE=help|bad_option|bad_value|json [-DOUT=file.json]
 cmake_minimum_required(VERSION 3.24)
 
-function(expect_exit code)
-  execute_process(COMMAND ${OFA_BENCH} kernels ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc STREQUAL "${code}")
-    message(FATAL_ERROR "ofa_bench kernels ${ARGN}: exit status ${rc}, expected ${code}\nstdout:\n${out}\nstderr:\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
+set(SUBCOMMAND kernels)
+include(${CMAKE_CURRENT_LIST_DIR}/smoke_common.cmake)
 
 if(MODE STREQUAL "help")
   expect_exit(0 --help)

@@ -5,14 +5,8 @@
 #   -DOFA_BENCH=path/to/ofa_bench -DMODE=bad_device|missing_device|cpu|emulated [-DOUT=file.json]
 cmake_minimum_required(VERSION 3.24)
 
-function(expect_exit code)
-  execute_process(COMMAND ${OFA_BENCH} train ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc STREQUAL "${code}")
-    message(FATAL_ERROR "ofa_bench train ${ARGN}: exit status ${rc}, expected ${code}\nstdout:\n${out}\nstderr:\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
+set(SUBCOMMAND train)
+include(${CMAKE_CURRENT_LIST_DIR}/smoke_common.cmake)
 
 # A report of `device` with one timed step of each network.
 function(check_report device)
