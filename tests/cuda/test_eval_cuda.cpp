@@ -134,8 +134,11 @@ double max_err(const Tensor& x, const Tensor& ref) {
 // 1x1 in the last stages: logits of 1e3, and the CPU's own float32 run is
 // 1e-2 off), so the GPU's float32 error against the float64 truth (the CPU
 // actions on the network in float64) is bounded by a few times the CPU's
-// float32 error against it, not by a fixed tolerance. The float64 test above
-// compares the device with the CPU tightly.
+// float32 error against it (plus 1e-3 of the largest value, so that two
+// small random roundings cannot fail it), not by a fixed tolerance: a wrongly
+// wired device path (no recalibration there, other images) is off by the
+// values themselves. The float64 test above compares the device with the CPU
+// tightly.
 TEST(EvalCuda, TheToolOnTheDeviceWritesTheCpuRunsDumps) {
   OFA_REQUIRE_CUDA();
   EvalFixture f;
@@ -178,7 +181,7 @@ TEST(EvalCuda, TheToolOnTheDeviceWritesTheCpuRunsDumps) {
       const double e_cpu = max_err(cpu.at(name), truth), e_gpu = max_err(gpu.at(name), truth);
       std::printf("%s %s: float32 error against float64: cpu %.3g, cuda %.3g (|truth| max %.3g)\n",
                   train ? "train step" : "eval", name.c_str(), e_cpu, e_gpu, max_abs(truth));
-      EXPECT_LE(e_gpu, 10 * e_cpu + 1e-6 * max_abs(truth)) << name << (train ? " (train step)" : " (eval)");
+      EXPECT_LE(e_gpu, 10 * e_cpu + 1e-3 * max_abs(truth)) << name << (train ? " (train step)" : " (eval)");
     }
   }
 }
