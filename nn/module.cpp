@@ -161,6 +161,16 @@ void Module::train(bool on) {
   for (auto& kv : named_modules()) kv.second->training_ = on;
 }
 
+Device Module::device() const {
+  const NamedTensors p = named_parameters();
+  return p.empty() ? Device::cpu() : p.front().second.device();
+}
+
+DType Module::dtype() const {
+  const NamedTensors p = named_parameters();
+  return p.empty() ? DType::F32 : p.front().second.dtype();
+}
+
 void Module::to(Device d) {
   auto move = [&](const Tensor& t) {
     if (t.device() == d) return;

@@ -75,6 +75,10 @@ class Module {
   // Converts every floating parameter and buffer to `t` in place, the same
   // way (integer buffers such as num_batches_tracked stay as they are).
   void to(DType t);
+  // Where the weights are and their dtype: those of the first parameter
+  // (every parameter shares them after to()); cpu / F32 without parameters.
+  Device device() const;
+  DType dtype() const;
 
   // ---- modes and gradients
   void train(bool on = true);  // this module and all descendants

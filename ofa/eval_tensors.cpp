@@ -116,11 +116,6 @@ Module& NetCheckpoint::module() const {
 
 Tensor NetCheckpoint::forward(const Tensor& x) const { return supernet ? supernet->forward(x) : static_net->forward(x); }
 
-Device NetCheckpoint::device() const {
-  const NamedTensors p = module().named_parameters();
-  return p.empty() ? Device::cpu() : p.front().second.device();
-}
-
 int64_t NetCheckpoint::n_classes() const {
   return supernet ? supernet->classifier->out_features : static_net->classifier->out_features;
 }
@@ -247,30 +242,25 @@ void check_images(const Tensor& x, const std::string& what, DType want = DType::
             " as the network's weights, got ", dtype_name(x.dtype()));
 }
 
-DType net_dtype(const NetCheckpoint& ck) {
-  const NamedTensors p = ck.module().named_parameters();
-  return p.empty() ? DType::F32 : p.front().second.dtype();
-}
-
 }  // namespace
 
 Tensor eval_logits(const NetCheckpoint& ck, const Tensor& images) {
-  check_images(images, "eval_logits", net_dtype(ck));
+  check_images(images, "eval_logits", ck.module().dtype());
   NoGradGuard ng;
   ck.module().eval();
-  return ck.forward(images.to(ck.device()));
+  return ck.forward(images.to(ck.module().device()));
 }
 
 void recalibrate_bn(const NetCheckpoint& ck, const Tensor& images, int64_t batch_size) {
-  check_images(images, "recalibrate_bn", net_dtype(ck));
-  const Tensor x = images.to(ck.device());
+  check_images(images, "recalibrate_bn", ck.module().dtype());
+  const Tensor x = images.to(ck.module().device());
   if (ck.supernet) set_running_statistics(*ck.supernet, x, batch_size);
   else set_running_statistics(*ck.static_net, x, batch_size);
 }
 
 NamedTensorList train_step(const NetCheckpoint& ck, const Tensor& images, const Tensor& labels,
                            const TrainStepHyper& hyper) {
-  check_images(images, "train_step", net_dtype(ck));
+  check_images(images, "train_step", ck.module().dtype());
   OFA_CHECK(labels.dtype() == DType::I64 && labels.dim() == 1 && labels.size(0) == images.size(0),
             "train_step: 'labels' must be int64 [N] with N = ", images.size(0), " (the images' batch), got ",
             dtype_name(labels.dtype()), " ", shape_str(labels.shape()));
@@ -289,7 +279,7 @@ NamedTensorList train_step(const NetCheckpoint& ck, const Tensor& images, const 
   m.train();
   NamedTensors params = m.named_parameters();
   for (auto& [n, p] : params) p.set_grad(Tensor());
-  const Device dev = ck.device();
+  const Device dev = ck.module().device();
   Tensor logits = ck.forward(images.to(dev));
   Tensor loss = cross_entropy(logits, labels.to(dev), hyper.label_smoothing);
   loss.backward();
@@ -536,11 +526,11 @@ void run_ofa_eval(const EvalOptions& o, std::ostream& out) {
     out << eval_usage();
     return;
   }
-  const Device dev = resolve_device(o.device, "ofa_eval --device", "--device cpu");
   if (o.data_mode()) {
     run_eval_data(o, out, std::cerr, ::isatty(2) == 1);
     return;
   }
+  const Device dev = resolve_device(o.device, "ofa_eval --device", "--device cpu");
   NetCheckpoint ck = load_net_checkpoint(o.checkpoint);
   const int64_t subnet_r = select_subnet(ck, o);
 

@@ -52,7 +52,6 @@ struct NetCheckpoint {
   Module& module() const;
   Tensor forward(const Tensor& x) const;
   int64_t n_classes() const;
-  Device device() const;  // where the weights are (the actions move their inputs there)
 };
 // Builds the network the metadata describes and loads the tensors strictly
 // (every missing, unexpected or mis-shaped key listed in one error).
@@ -72,8 +71,9 @@ SubnetSpec read_subnet_file(const std::string& path);
 std::string subnet_json_line(const SubnetSetting& s, int64_t resolution);
 
 // ---- the actions (also used by the tests)
-// Each runs where the checkpoint's weights are (ck.module().to(device)
-// first for the GPU): the inputs go there, the results stay there.
+// Each runs where the checkpoint's weights are (ck.module().device(); move
+// them with ck.module().to(device)): the inputs go there, the results stay
+// there.
 // Logits in evaluation mode, without gradients.
 Tensor eval_logits(const NetCheckpoint& ck, const Tensor& images);
 // set_running_statistics over images [M, 3, R, R] in batches of batch_size.

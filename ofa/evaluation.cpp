@@ -10,14 +10,6 @@
 
 namespace ofa {
 
-namespace {
-// Where the network's weights are: batches go there.
-Device device_of(nn::Module& net) {
-  const nn::NamedTensors p = net.named_parameters();
-  return p.empty() ? Device::cpu() : p.front().second.device();
-}
-}  // namespace
-
 void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const EvalProgress& progress,
                     const AllreduceSum& allreduce) {
   NoGradGuard ng;
@@ -27,7 +19,7 @@ void recalibrate_bn(nn::OFAMobileNetV3& net, data::DataLoader& calib, const Eval
   const int64_t n = calib.batches_per_epoch();
   data::Batch b;
   int64_t done = 0;
-  const Device dev = device_of(net);
+  const Device dev = net.device();
   while (calib.next(b)) {
     b.to_device(dev);
     cal.add_batch(net, b.images);
@@ -53,7 +45,7 @@ EvalMetrics evaluate(nn::OFAMobileNetV3& net, data::DataLoader& loader, const Ev
   const int64_t n = loader.batches_per_epoch();
   data::Batch b;
   int64_t done = 0;
-  const Device dev = device_of(net);
+  const Device dev = net.device();
   while (loader.next(b)) {
     b.to_device(dev);
     Tensor logits = net.forward(b.images);

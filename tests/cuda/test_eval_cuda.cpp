@@ -96,7 +96,7 @@ TEST(EvalCuda, RecalibrationLogitsAndTrainStepMatchTheCpuInFloat64) {
     return ck;
   };
   const nn::NetCheckpoint cpu = open(Device::cpu()), gpu = open(Device::cuda(0));
-  EXPECT_TRUE(gpu.device().is_cuda());
+  EXPECT_TRUE(gpu.module().device().is_cuda());
   const Tensor calib = test::randn_t({4, 3, 32, 32}, 6, DType::F64);
   const Tensor images = test::randn_t({2, 3, 32, 32}, 5, DType::F64);
   const Tensor labels = from_vector<int64_t>({3, 7}, {2});
