@@ -92,10 +92,22 @@ if(NOT OFA_CUDA STREQUAL "OFF")
     list(APPEND _cuda_missing "cuBLAS")
   endif()
   find_path(OFA_CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  # Versioned names too: the pip wheels (site-packages/nvidia/{cudnn,nccl}) ship no unversioned .so.
-  find_library(OFA_CUDNN_LIB NAMES cudnn libcudnn.so.9 HINTS ${CUDAToolkit_LIBRARY_DIR})
   find_path(OFA_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  find_library(OFA_NCCL_LIB NAMES nccl libnccl.so.2 HINTS ${CUDAToolkit_LIBRARY_DIR})
+  # Versioned names too: the pip wheels (site-packages/nvidia/{cudnn,nccl}) ship no
+  # unversioned .so. The library of the header's own installation first (a wheel's lib/
+  # beside its include/), so that a toolkit's other copy is not mixed with its headers.
+  foreach(_lib CUDNN NCCL)
+    if(_lib STREQUAL "CUDNN")
+      set(_names cudnn libcudnn.so.9)
+    else()
+      set(_names nccl libnccl.so.2)
+    endif()
+    if(OFA_${_lib}_INCLUDE)
+      find_library(OFA_${_lib}_LIB NAMES ${_names} NAMES_PER_DIR
+        PATHS "${OFA_${_lib}_INCLUDE}/../lib" "${OFA_${_lib}_INCLUDE}/../lib64" NO_DEFAULT_PATH)
+    endif()
+    find_library(OFA_${_lib}_LIB NAMES ${_names} NAMES_PER_DIR HINTS ${CUDAToolkit_LIBRARY_DIR})
+  endforeach()
   if(NOT OFA_CUDNN_INCLUDE OR NOT OFA_CUDNN_LIB)
     list(APPEND _cuda_missing "cuDNN")
   endif()
