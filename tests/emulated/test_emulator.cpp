@@ -129,6 +129,41 @@ __global__ void throws_inside(int* out) {
   out[threadIdx.x] = 1;
 }
 
+// Stack in use at every level of a recursion that ends in a barrier: each
+// fiber's frames must survive the other fibers running in between.
+__device__ int64_t deep_sum(int64_t a, int depth) {
+  if (depth == 0) {
+    __syncthreads();
+    return 3 * a + 1;
+  }
+  volatile int64_t pad[16];
+  for (int i = 0; i < 16; ++i) pad[i] = a * 16 + i;
+  const int64_t below = deep_sum(a + 1, depth - 1);
+  int64_t s = 0;
+  for (int i = 0; i < 16; ++i) s += pad[i];
+  return below + s;
+}
+
+// Many values live across every barrier and shuffle (the registers a switch
+// saves), then the recursion above.
+__global__ void live_values(int64_t* out, int rounds) {
+  const int64_t t = threadIdx.x;
+  int64_t a = t, b = 2 * t + 1, c = t * t, d = 7 - t, e = t ^ 5, g = 11 * t;
+  double x = 0.5 * double(t);
+  for (int r = 0; r < rounds; ++r) {
+    __syncthreads();
+    a += b;
+    b ^= c;
+    c += 3 * d;
+    d -= a;
+    e = e * 5 + g;
+    g = __shfl_xor_sync(0xffffffffu, g, 1) + r;
+    x = 0.5 * x + double(r);
+  }
+  out[blockIdx.x * blockDim.x + t] =
+      a + 3 * b + 5 * c + 7 * d + 11 * e + 13 * g + static_cast<int64_t>(4 * x) + deep_sum(t, 24);
+}
+
 // ------------------------------------------------------------------ tests
 
 TEST(Emulator, IndicesCoverA3DGridOnce) {
@@ -276,6 +311,50 @@ TEST(Emulator, DynamicSharedMemoryIsPoisonedPerBlockAndLimited) {
                          (out.data(), n); });
   EXPECT_TRUE(has_part(m, "dynamic_shared_probe")) << m;
   EXPECT_TRUE(has_part(m, "exceeds the 49152-byte limit")) << m;
+}
+
+// Fiber switches keep each thread's registers and stack; the stacks of a
+// launch that failed with fibers left mid-kernel serve the next launch.
+TEST(Emulator, LiveValuesAndDeepStacksSurviveSwitchesAlsoAfterAFailedLaunch) {
+  const int n = 128, rounds = 9;
+  std::vector<int64_t> want(n);
+  {
+    std::vector<int64_t> a(n), b(n), c(n), d(n), e(n), g(n);
+    std::vector<double> x(n);
+    for (int64_t t = 0; t < n; ++t) {
+      a[t] = t, b[t] = 2 * t + 1, c[t] = t * t, d[t] = 7 - t, e[t] = t ^ 5, g[t] = 11 * t;
+      x[t] = 0.5 * double(t);
+    }
+    for (int r = 0; r < rounds; ++r) {
+      std::vector<int64_t> g_old = g;
+      for (int t = 0; t < n; ++t) {
+        a[t] += b[t];
+        b[t] ^= c[t];
+        c[t] += 3 * d[t];
+        d[t] -= a[t];
+        e[t] = e[t] * 5 + g_old[t];
+        g[t] = g_old[t ^ 1] + r;
+        x[t] = 0.5 * x[t] + double(r);
+      }
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      int64_t deep = 3 * (t + 24) + 1;
+      for (int level = 0; level < 24; ++level) deep += 16 * 16 * (t + level) + 120;
+      want[t] = a[t] + 3 * b[t] + 5 * c[t] + 7 * d[t] + 11 * e[t] + 13 * g[t] + static_cast<int64_t>(4 * x[t]) + deep;
+    }
+  }
+  std::vector<int> scratch(n, 0);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    // A deadlock leaves 100 fibers suspended in mid-kernel, on the stacks the next launch reuses.
+    EXPECT_TRUE(has_part(emu_error_of([&] { OFA_LAUNCH(partial_barrier, 2, n, 0, nullptr)(scratch.data()); }),
+                         "deadlock"));
+    std::vector<int64_t> out(2 * n, -1);
+    OFA_LAUNCH(live_values, 2, n, 0, nullptr)(out.data(), rounds);
+    for (int t = 0; t < n; ++t) {
+      ASSERT_EQ(out[t], want[t]) << "attempt " << attempt << " block 0 thread " << t;
+      ASSERT_EQ(out[n + t], want[t]) << "attempt " << attempt << " block 1 thread " << t;
+    }
+  }
 }
 
 TEST(Emulator, BadLaunchConfigurationsAndKernelErrors) {

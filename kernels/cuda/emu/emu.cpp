@@ -21,6 +21,7 @@
 #endif
 #endif
 #ifdef OFA_EMU_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -62,8 +63,87 @@ constexpr size_t kStackSize = 64 * 1024;
 
 enum class FState : uint8_t { Runnable, AtBarrier, AtWarp, Done };
 
+// A fiber's saved execution context. On x86-64 a switch saves the callee-saved
+// registers (and the SSE and x87 control words) on the old stack and loads the
+// new stack pointer: no system call, where glibc's swapcontext makes one
+// (sigprocmask) per switch, which was most of the emulated tests' time.
+// Elsewhere, ucontext.
+#if defined(__x86_64__) && defined(__ELF__)
+#define OFA_EMU_FAST_SWITCH 1
+extern "C" void ofa_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+  .text
+  .p2align 4
+  .globl ofa_emu_switch
+  .hidden ofa_emu_switch
+  .type ofa_emu_switch, @function
+ofa_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size ofa_emu_switch, .-ofa_emu_switch
+)");
+
+struct Context {
+  void* sp = nullptr;
+};
+// A context that starts `entry` (which must never return) on [stack, stack + size):
+// the frame ofa_emu_switch pops, its return address `entry`, above it a null
+// return address for `entry`, so that it starts as if called (rsp = 8 mod 16).
+void make_context(Context& c, char* stack, size_t size, void (*entry)()) {
+#ifdef OFA_EMU_ASAN
+  // The last fiber on this stack ended in a switch, not a return: its first
+  // frame's redzones are still poisoned (ASan's swapcontext interceptor used
+  // to clear a context's stack the same way).
+  ASAN_UNPOISON_MEMORY_REGION(stack, size);
+#endif
+  auto top = reinterpret_cast<uintptr_t>(stack + size) & ~uintptr_t(15);
+  auto* w = reinterpret_cast<uint64_t*>(top);
+  w[-1] = 0;                                    // entry's return address
+  w[-2] = reinterpret_cast<uint64_t>(entry);    // ofa_emu_switch returns here
+  for (int r = 3; r <= 8; ++r) w[-r] = 0;       // rbp, rbx, r12..r15
+  uint32_t mxcsr;
+  uint16_t fpucw;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(fpucw));
+  w[-9] = mxcsr | uint64_t(fpucw) << 32;        // the caller's control words
+  c.sp = &w[-9];
+}
+void switch_context(Context& from, Context& to) { ofa_emu_switch(&from.sp, to.sp); }
+#else
+struct Context {
+  ucontext_t uc;
+};
+void make_context(Context& c, char* stack, size_t size, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = size;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, entry, 0);
+}
+void switch_context(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
 struct Fiber {
-  ucontext_t ctx;
+  Context ctx;
   dim3 tid;
   int linear = 0;
   FState state = FState::Runnable;
@@ -91,7 +171,7 @@ struct Block {
   unsigned char* shared = nullptr;
   bool failed = false;
   std::string error;
-  ucontext_t sched_ctx;
+  Context sched_ctx;
   void* sched_fake = nullptr;
   const void* sched_bottom = nullptr;
   size_t sched_size = 0;
@@ -162,7 +242,7 @@ void yield_to_scheduler() {
 #ifdef OFA_EMU_ASAN
   __sanitizer_start_switch_fiber(&f->fake_stack, b->sched_bottom, b->sched_size);
 #endif
-  swapcontext(&f->ctx, &b->sched_ctx);
+  switch_context(f->ctx, b->sched_ctx);
 #ifdef OFA_EMU_ASAN
   __sanitizer_finish_switch_fiber(f->fake_stack, &b->sched_bottom, &b->sched_size);
 #endif
@@ -191,7 +271,7 @@ void fiber_entry() {
 #ifdef OFA_EMU_ASAN
   __sanitizer_start_switch_fiber(nullptr, b->sched_bottom, b->sched_size);
 #endif
-  setcontext(&b->sched_ctx);
+  switch_context(f->ctx, b->sched_ctx);  // never resumed
 }
 
 // Lanes of a mask as runs: {0-15,20}.
@@ -246,11 +326,7 @@ void run_block(Block* b) {
     f.linear = i;
     f.tid = dim3(i % b->bdim.x, (i / b->bdim.x) % b->bdim.y, i / (b->bdim.x * b->bdim.y));
     f.fake_stack = nullptr;
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = f.stack;
-    f.ctx.uc_stack.ss_size = kStackSize;
-    f.ctx.uc_link = nullptr;
-    makecontext(&f.ctx, fiber_entry, 0);
+    make_context(f.ctx, f.stack, kStackSize, fiber_entry);
   }
   push_in_order(b, [](int) { return true; });
   tl_block = b;
@@ -265,7 +341,7 @@ void run_block(Block* b) {
 #ifdef OFA_EMU_ASAN
     __sanitizer_start_switch_fiber(&b->sched_fake, f->stack, kStackSize);
 #endif
-    swapcontext(&b->sched_ctx, &f->ctx);
+    switch_context(b->sched_ctx, f->ctx);
 #ifdef OFA_EMU_ASAN
     __sanitizer_finish_switch_fiber(b->sched_fake, nullptr, nullptr);
 #endif
@@ -286,7 +362,8 @@ void run_block(Block* b) {
 struct StackPool {
   char* base = nullptr;
   size_t bytes = 0;
-  explicit StackPool(int n) {
+  int capacity = 0;
+  explicit StackPool(int n) : capacity(n) {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     const size_t per = kStackSize + page;
     bytes = per * static_cast<size_t>(n);
@@ -301,6 +378,46 @@ struct StackPool {
   }
   ~StackPool() { munmap(base, bytes); }
 };
+
+// Pools kept between launches: mapping stacks and their guard pages costs a
+// system call per fiber, and kernels are launched by the thousand. A worker
+// takes the smallest free pool that is large enough (capacities are powers of
+// two) and gives it back after the launch.
+class StackPools {
+ public:
+  std::unique_ptr<StackPool> take(int n) {
+    int cap = 32;
+    while (cap < n) cap *= 2;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if ((*it)->capacity >= cap && (best == free_.end() || (*it)->capacity < (*best)->capacity)) best = it;
+      if (best != free_.end()) {
+        std::unique_ptr<StackPool> p = std::move(*best);
+        free_.erase(best);
+        return p;
+      }
+    }
+    return std::make_unique<StackPool>(cap);
+  }
+  void give_back(std::unique_ptr<StackPool> p) {
+#ifdef OFA_EMU_ASAN
+    // Frames of fibers abandoned at a failure keep their poisoned redzones.
+    ASAN_UNPOISON_MEMORY_REGION(p->base, p->bytes);  // shadow only: the guard pages stay
+#endif
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < 16) free_.push_back(std::move(p));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<StackPool>> free_;
+};
+StackPools& stack_pools() {
+  static StackPools* pools = new StackPools;  // never destroyed: launches may run during exit
+  return *pools;
+}
 
 }  // namespace
 
@@ -335,9 +452,12 @@ void launch(const char* kernel, dim3 grid, dim3 block, size_t dynamic_shared, co
   std::string first_error;
   auto worker = [&] {
     try {
-      StackPool pool(static_cast<int>(nthreads));
+      struct Lease {
+        std::unique_ptr<StackPool> pool;
+        ~Lease() { stack_pools().give_back(std::move(pool)); }
+      } lease{stack_pools().take(static_cast<int>(nthreads))};
       std::vector<Fiber> fibers(nthreads);
-      for (uint64_t i = 0; i < nthreads; ++i) fibers[i].stack = pool.stack(static_cast<int>(i));
+      for (uint64_t i = 0; i < nthreads; ++i) fibers[i].stack = lease.pool->stack(static_cast<int>(i));
       std::unique_ptr<unsigned char[]> shared(new unsigned char[dynamic_shared]);
       Block b;
       b.kernel = kernel;

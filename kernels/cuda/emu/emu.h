@@ -6,8 +6,9 @@
 // file is compiled by the host compiler instead of nvcc.
 //
 // Model: a launch runs its blocks on a few OS threads (blocks in parallel);
-// within a block every CUDA thread is a fiber (ucontext, own stack) and one OS
-// thread runs them round-robin: a fiber runs until it reaches a barrier
+// within a block every CUDA thread is a fiber (own stack; a register switch on
+// x86-64, ucontext elsewhere) and one OS thread runs them round-robin: a fiber
+// runs until it reaches a barrier
 // (__syncthreads, or a warp shuffle/vote, which is a barrier among the lanes
 // of its mask) and the last arrival releases the others. A barrier that can
 // never complete (reached by only part of the block or warp) is reported as an
