@@ -19,10 +19,13 @@
 // [Cout, K_g] dw (same exception). Groups via cudnnSetConvolutionGroupCount;
 // FMA math (no TF32); the algorithm is the first deterministic one of
 // cuDNN's heuristics for the geometry, chosen once and cached; its workspace
-// comes from Scratch. Under OFA_EMULATED the cuDNN calls are reference loops
-// of cuDNN's cross-correlation semantics on the same descriptor numbers.
+// comes from Scratch. Float64, and float32 geometries that cuDNN has no
+// deterministic FMA-math algorithm for (or refuses as not supported), run the
+// direct kernels below on the same numbers. Under OFA_EMULATED the float32
+// cuDNN calls are reference loops of cuDNN's cross-correlation semantics.
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -133,6 +136,111 @@ DnnConv dnn_conv(const Conv2dGeom& g, const char* op) {
 
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
 
+// ---------------------------------------------------------------- direct kernels
+
+// Hand-written convolutions on the numbers of the cuDNN calls (NHWC x and y,
+// KRSC filter): forward and input gradient gather one output element per
+// thread (no atomics); the weight gradient is one block per element, a
+// fixed-order tree sum over the N*Ho*Wo pixels. Deterministic. They serve
+// float64, which never goes to cuDNN (its NHWC support for double is not
+// relied on: PyTorch keeps double convolutions off NHWC cuDNN too), and the
+// float32 geometries for which cuDNN offers no deterministic FMA-math
+// algorithm.
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+    direct_forward_kernel(DnnConv d, const T* __restrict__ x, const T* __restrict__ w, T beta, T* __restrict__ y) {
+  const int64_t kg = d.k / d.groups, total = int64_t(d.n) * d.ho * d.wo * d.k;
+  OFA_GRID_STRIDE(e, total) {
+    const int64_t o = e % d.k, pix = e / d.k;
+    const int64_t q = pix % d.wo, p = (pix / d.wo) % d.ho, n = pix / (int64_t(d.wo) * d.ho);
+    const int64_t c0 = (o / kg) * d.cg;
+    T acc = T(0);
+    for (int64_t r = 0; r < d.r; ++r) {
+      const int64_t ih = p * d.sh - d.ph + r;
+      if (ih < 0 || ih >= d.h) continue;
+      for (int64_t t = 0; t < d.s; ++t) {
+        const int64_t iw = q * d.sw - d.pw + t;
+        if (iw < 0 || iw >= d.w) continue;
+        const T* xp = x + ((n * d.h + ih) * d.w + iw) * d.c + c0;
+        const T* wp = w + ((o * d.r + r) * d.s + t) * d.cg;
+        for (int64_t c = 0; c < d.cg; ++c) acc += xp[c] * wp[c];
+      }
+    }
+    y[e] = beta == T(0) ? acc : acc + beta * y[e];  // beta 0: y unread
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+    direct_backward_data_kernel(DnnConv d, const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ dx) {
+  const int64_t kg = d.k / d.groups, total = int64_t(d.n) * d.h * d.w * d.c;
+  OFA_GRID_STRIDE(e, total) {
+    const int64_t ci = e % d.c, pix = e / d.c;
+    const int64_t iw = pix % d.w, ih = (pix / d.w) % d.h, n = pix / (int64_t(d.w) * d.h);
+    const int64_t grp = ci / d.cg, c = ci % d.cg;
+    T acc = T(0);
+    for (int64_t r = 0; r < d.r; ++r) {
+      const int64_t ph = ih + d.ph - r;  // = p * sh for the output row p that reads row ih through tap r
+      if (ph < 0 || ph % d.sh != 0 || ph / d.sh >= d.ho) continue;
+      for (int64_t t = 0; t < d.s; ++t) {
+        const int64_t pw = iw + d.pw - t;
+        if (pw < 0 || pw % d.sw != 0 || pw / d.sw >= d.wo) continue;
+        const T* dyp = dy + ((n * d.ho + ph / d.sh) * d.wo + pw / d.sw) * d.k;
+        for (int64_t o = grp * kg; o < (grp + 1) * kg; ++o) acc += dyp[o] * w[((o * d.r + r) * d.s + t) * d.cg + c];
+      }
+    }
+    dx[e] = acc;
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+    direct_backward_filter_kernel(DnnConv d, const T* __restrict__ x, const T* __restrict__ dy, T* __restrict__ dw) {
+  __shared__ T part[kThreads];
+  const int64_t kg = d.k / d.groups, total = int64_t(d.k) * d.r * d.s * d.cg, M = int64_t(d.n) * d.ho * d.wo;
+  const int tid = threadIdx.x;
+  for (int64_t e = blockIdx.x; e < total; e += gridDim.x) {  // the same trip count for the whole block
+    const int64_t c = e % d.cg, t = (e / d.cg) % d.s, r = (e / (int64_t(d.cg) * d.s)) % d.r,
+                  o = e / (int64_t(d.cg) * d.s * d.r);
+    const int64_t ci = (o / kg) * d.cg + c;
+    T acc = T(0);
+    for (int64_t m = tid; m < M; m += kThreads) {
+      const int64_t q = m % d.wo, p = (m / d.wo) % d.ho, n = m / (int64_t(d.wo) * d.ho);
+      const int64_t ih = p * d.sh - d.ph + r, iw = q * d.sw - d.pw + t;
+      if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+      acc += dy[m * d.k + o] * x[((n * d.h + ih) * d.w + iw) * d.c + ci];
+    }
+    // No barrier before the store: the previous element's last barrier ended
+    // every read but thread 0's of part[0], which only thread 0 writes.
+    part[tid] = acc;
+    __syncthreads();
+    for (int h = kThreads / 2; h > 0; h >>= 1) {
+      if (tid < h) part[tid] += part[tid + h];
+      __syncthreads();
+    }
+    if (tid == 0) dw[e] = part[0];
+  }
+}
+
+template <class T>
+void direct_forward(const DnnConv& d, const T* x, const T* w, T beta, T* y, Stream s) {
+  OFA_LAUNCH((direct_forward_kernel<T>), grid_for(int64_t(d.n) * d.ho * d.wo * d.k), kThreads, 0, s)
+  (d, x, w, beta, y);
+  OFA_CHECK_LAUNCH("direct_forward_kernel");
+}
+template <class T>
+void direct_backward_data(const DnnConv& d, const T* dy, const T* w, T* dx, Stream s) {
+  OFA_LAUNCH((direct_backward_data_kernel<T>), grid_for(int64_t(d.n) * d.h * d.w * d.c), kThreads, 0, s)
+  (d, dy, w, dx);
+  OFA_CHECK_LAUNCH("direct_backward_data_kernel");
+}
+template <class T>
+void direct_backward_filter(const DnnConv& d, const T* x, const T* dy, T* dw, Stream s) {
+  const int64_t total = int64_t(d.k) * d.r * d.s * d.cg;
+  OFA_LAUNCH((direct_backward_filter_kernel<T>), grid_for(total, 1), kThreads, 0, s)(d, x, dy, dw);
+  OFA_CHECK_LAUNCH("direct_backward_filter_kernel");
+}
+
 #if OFA_EMULATED
 
 // cudnnConvolution{Forward, BackwardData, BackwardFilter} with
@@ -174,17 +282,25 @@ void dnn_reference(ConvOp op, const DnnConv& d, const T* x, const T* w, const T*
   for (size_t e = 0; e < n_out; ++e) out[e] = beta == T(0) ? alpha * acc[e] : alpha * acc[e] + beta * out[e];
 }
 
+// Each returns false where a GPU build would not call cuDNN (float64): the
+// direct kernels run instead, here as there.
 template <class T>
-void dnn_forward(const DnnConv& d, const T* x, const T* w, T beta, T* y, Scratch&, Stream) {
+bool dnn_forward(const DnnConv& d, const T* x, const T* w, T beta, T* y, Scratch&, Stream) {
+  if (!std::is_same<T, float>::value) return false;
   dnn_reference(ConvOp::Forward, d, x, w, static_cast<const T*>(nullptr), y, T(1), beta);
+  return true;
 }
 template <class T>
-void dnn_backward_data(const DnnConv& d, const T* dy, const T* w, T* dx, Scratch&, Stream) {
+bool dnn_backward_data(const DnnConv& d, const T* dy, const T* w, T* dx, Scratch&, Stream) {
+  if (!std::is_same<T, float>::value) return false;
   dnn_reference(ConvOp::BackwardData, d, static_cast<const T*>(nullptr), w, dy, dx, T(1), T(0));
+  return true;
 }
 template <class T>
-void dnn_backward_filter(const DnnConv& d, const T* x, const T* dy, T* dw, Scratch&, Stream) {
+bool dnn_backward_filter(const DnnConv& d, const T* x, const T* dy, T* dw, Scratch&, Stream) {
+  if (!std::is_same<T, float>::value) return false;
   dnn_reference(ConvOp::BackwardFilter, d, x, static_cast<const T*>(nullptr), dy, dw, T(1), T(0));
+  return true;
 }
 
 #else
@@ -225,10 +341,10 @@ struct Descs {
   Descs& operator=(const Descs&) = delete;
 };
 
-// The algorithm cache: (device, type, op, descriptor numbers) -> (algorithm, math type).
+// The algorithm cache: (device, type, op, descriptor numbers) -> algorithm, or kDirect.
 using AlgoKey = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int>;
 std::mutex g_algo_mu;
-std::map<AlgoKey, std::pair<int, cudnnMathType_t>> g_algos;
+std::map<AlgoKey, int> g_algos;
 
 AlgoKey algo_key(ConvOp op, cudnnDataType_t dt, const DnnConv& d) {
   int dev = 0;
@@ -237,93 +353,144 @@ AlgoKey algo_key(ConvOp op, cudnnDataType_t dt, const DnnConv& d) {
           d.r,  d.s, d.ph, d.pw, d.sh, d.sw, d.groups, 0};
 }
 
-// The first of cuDNN's heuristic candidates that is deterministic and,
-// for float, plain FMA math (no TF32).
+constexpr int kDirect = -1;  // the cache's mark for "the direct kernels"
+
+// The first of cuDNN's heuristic candidates that is deterministic and
+// reported as FMA math, else the first deterministic one reported as default
+// math; either runs with CUDNN_FMA_MATH set (no TF32), and a call that cuDNN
+// then refuses falls back to the direct kernels, as does finding none.
 template <class Perf>
-std::pair<int, cudnnMathType_t> pick(const Perf* perf, int n, cudnnDataType_t dt, const char* op) {
-  for (int i = 0; i < n; ++i) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-    if (perf[i].mathType != CUDNN_FMA_MATH && !(dt == CUDNN_DATA_DOUBLE && perf[i].mathType == CUDNN_DEFAULT_MATH))
-      continue;
-    return {static_cast<int>(perf[i].algo), perf[i].mathType};
-  }
-  throw Error(str_cat(op, ": cuDNN offers no deterministic FMA-math algorithm for this geometry"));
+int pick(const Perf* perf, int n) {
+  for (cudnnMathType_t want : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH})
+    for (int i = 0; i < n; ++i)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
+          perf[i].mathType == want)
+        return static_cast<int>(perf[i].algo);
+  return kDirect;
 }
 
-std::pair<int, cudnnMathType_t> algorithm(cudnnHandle_t h, ConvOp op, cudnnDataType_t dt, const DnnConv& d,
-                                          const Descs& ds, const char* name) {
+// cuDNN's answers that hand a geometry to the direct kernels; any other failure is an error.
+bool not_supported(cudnnStatus_t st) {
+  return st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_NOT_SUPPORTED_SHAPE ||
+         st == CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE || st == CUDNN_STATUS_NOT_SUPPORTED_LAYOUT;
+}
+
+// Marks a geometry for the direct kernels (once, with a line on stderr: it is slower).
+void use_direct(const AlgoKey& key, const char* name, const DnnConv& d, const char* why) {
+  std::lock_guard<std::mutex> lock(g_algo_mu);
+  int& a = g_algos[key];
+  if (a == kDirect) return;
+  a = kDirect;
+  std::fprintf(stderr,
+               "%s: cuDNN %s for x %dx%dx%dx%d (NHWC), filter %dx%dx%dx%d, stride %dx%d, pad %dx%d, groups %d; "
+               "the direct kernels run it (deterministic, slower)\n",
+               name, why, d.n, d.h, d.w, d.c, d.k, d.r, d.s, d.cg, d.sh, d.sw, d.ph, d.pw, d.groups);
+}
+
+int algorithm(cudnnHandle_t h, ConvOp op, cudnnDataType_t dt, const DnnConv& d, const Descs& ds, const char* name) {
   const AlgoKey key = algo_key(op, dt, d);
   {
     std::lock_guard<std::mutex> lock(g_algo_mu);
     auto it = g_algos.find(key);
     if (it != g_algos.end()) return it->second;
   }
-  std::pair<int, cudnnMathType_t> a;
+  int a;
   int n = 0;
   if (op == ConvOp::Forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     OFA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, ds.x, ds.w, ds.conv, ds.y,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    a = pick(perf, n, dt, name);
+    a = pick(perf, n);
   } else if (op == ConvOp::BackwardData) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     OFA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, ds.w, ds.y, ds.conv, ds.x,
                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-    a = pick(perf, n, dt, name);
+    a = pick(perf, n);
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     OFA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, ds.x, ds.y, ds.conv, ds.w,
                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-    a = pick(perf, n, dt, name);
+    a = pick(perf, n);
+  }
+  if (a == kDirect) {
+    use_direct(key, name, d, "offers no deterministic FMA-math algorithm");
+    return kDirect;
   }
   std::lock_guard<std::mutex> lock(g_algo_mu);
   g_algos.emplace(key, a);
   return a;
 }
 
+// A workspace query or a call: true when done, false (the geometry marked
+// for the direct kernels) when cuDNN refuses it as not supported.
+bool dnn_ok(cudnnStatus_t st, ConvOp op, cudnnDataType_t dt, const DnnConv& d, const char* name, const char* call) {
+  if (st == CUDNN_STATUS_SUCCESS) return true;
+  if (!not_supported(st)) throw Error(str_cat(name, ": ", call, " failed: ", cudnnGetErrorString(st)));
+  use_direct(algo_key(op, dt, d), name, d, str_cat("refused its algorithm (", cudnnGetErrorString(st), ")").c_str());
+  return false;
+}
+
+// Each returns false where the direct kernels must run it: float64 always,
+// float32 where cuDNN has no deterministic FMA-math algorithm or refuses one.
 template <class T>
-void dnn_forward(const DnnConv& d, const T* x, const T* w, T beta, T* y, Scratch& scratch, Stream s) {
+bool dnn_forward(const DnnConv& d, const T* x, const T* w, T beta, T* y, Scratch& scratch, Stream s) {
+  if (!std::is_same<T, float>::value) return false;
+  const char* name = "conv2d_forward (CUDA)";
+  const ConvOp op = ConvOp::Forward;
   cudnnHandle_t h = backend_instance().dnn(s);
   Descs ds(d, dnn_type<T>());
-  const auto [algo, math] = algorithm(h, ConvOp::Forward, dnn_type<T>(), d, ds, "conv2d_forward (CUDA)");
-  OFA_CUDNN_CHECK(cudnnSetConvolutionMathType(ds.conv, math));
+  const int algo = algorithm(h, op, dnn_type<T>(), d, ds, name);
+  if (algo == kDirect) return false;
   const auto a = static_cast<cudnnConvolutionFwdAlgo_t>(algo);
   size_t bytes = 0;
-  OFA_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, ds.x, ds.w, ds.conv, ds.y, a, &bytes));
+  if (!dnn_ok(cudnnGetConvolutionForwardWorkspaceSize(h, ds.x, ds.w, ds.conv, ds.y, a, &bytes), op, dnn_type<T>(), d,
+              name, "cudnnGetConvolutionForwardWorkspaceSize"))
+    return false;
   void* ws = bytes ? scratch.get(bytes) : nullptr;
   const T alpha = T(1);
-  OFA_CUDNN_CHECK(cudnnConvolutionForward(h, &alpha, ds.x, x, ds.w, w, ds.conv, a, ws, bytes, &beta, ds.y, y));
+  return dnn_ok(cudnnConvolutionForward(h, &alpha, ds.x, x, ds.w, w, ds.conv, a, ws, bytes, &beta, ds.y, y), op,
+                dnn_type<T>(), d, name, "cudnnConvolutionForward");
 }
 
 template <class T>
-void dnn_backward_data(const DnnConv& d, const T* dy, const T* w, T* dx, Scratch& scratch, Stream s) {
+bool dnn_backward_data(const DnnConv& d, const T* dy, const T* w, T* dx, Scratch& scratch, Stream s) {
+  if (!std::is_same<T, float>::value) return false;
+  const char* name = "conv2d_backward_input (CUDA)";
+  const ConvOp op = ConvOp::BackwardData;
   cudnnHandle_t h = backend_instance().dnn(s);
   Descs ds(d, dnn_type<T>());
-  const auto [algo, math] = algorithm(h, ConvOp::BackwardData, dnn_type<T>(), d, ds, "conv2d_backward_input (CUDA)");
-  OFA_CUDNN_CHECK(cudnnSetConvolutionMathType(ds.conv, math));
+  const int algo = algorithm(h, op, dnn_type<T>(), d, ds, name);
+  if (algo == kDirect) return false;
   const auto a = static_cast<cudnnConvolutionBwdDataAlgo_t>(algo);
   size_t bytes = 0;
-  OFA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, ds.w, ds.y, ds.conv, ds.x, a, &bytes));
+  if (!dnn_ok(cudnnGetConvolutionBackwardDataWorkspaceSize(h, ds.w, ds.y, ds.conv, ds.x, a, &bytes), op,
+              dnn_type<T>(), d, name, "cudnnGetConvolutionBackwardDataWorkspaceSize"))
+    return false;
   void* ws = bytes ? scratch.get(bytes) : nullptr;
   const T alpha = T(1), beta = T(0);
-  OFA_CUDNN_CHECK(
-      cudnnConvolutionBackwardData(h, &alpha, ds.w, w, ds.y, dy, ds.conv, a, ws, bytes, &beta, ds.x, dx));
+  return dnn_ok(cudnnConvolutionBackwardData(h, &alpha, ds.w, w, ds.y, dy, ds.conv, a, ws, bytes, &beta, ds.x, dx),
+                op, dnn_type<T>(), d, name, "cudnnConvolutionBackwardData");
 }
 
 template <class T>
-void dnn_backward_filter(const DnnConv& d, const T* x, const T* dy, T* dw, Scratch& scratch, Stream s) {
+bool dnn_backward_filter(const DnnConv& d, const T* x, const T* dy, T* dw, Scratch& scratch, Stream s) {
+  if (!std::is_same<T, float>::value) return false;
+  const char* name = "conv2d_backward_weight (CUDA)";
+  const ConvOp op = ConvOp::BackwardFilter;
   cudnnHandle_t h = backend_instance().dnn(s);
   Descs ds(d, dnn_type<T>());
-  const auto [algo, math] =
-      algorithm(h, ConvOp::BackwardFilter, dnn_type<T>(), d, ds, "conv2d_backward_weight (CUDA)");
-  OFA_CUDNN_CHECK(cudnnSetConvolutionMathType(ds.conv, math));
+  const int algo = algorithm(h, op, dnn_type<T>(), d, ds, name);
+  if (algo == kDirect) return false;
   const auto a = static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo);
   size_t bytes = 0;
-  OFA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, ds.x, ds.y, ds.conv, ds.w, a, &bytes));
+  if (!dnn_ok(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, ds.x, ds.y, ds.conv, ds.w, a, &bytes), op,
+              dnn_type<T>(), d, name, "cudnnGetConvolutionBackwardFilterWorkspaceSize"))
+    return false;
   void* ws = bytes ? scratch.get(bytes) : nullptr;
   const T alpha = T(1), beta = T(0);
-  OFA_CUDNN_CHECK(
-      cudnnConvolutionBackwardFilter(h, &alpha, ds.x, x, ds.y, dy, ds.conv, a, ws, bytes, &beta, ds.w, dw));
+  return dnn_ok(
+      cudnnConvolutionBackwardFilter(h, &alpha, ds.x, x, ds.y, dy, ds.conv, a, ws, bytes, &beta, ds.w, dw), op,
+      dnn_type<T>(), d, name, "cudnnConvolutionBackwardFilter");
 }
 
 #endif
@@ -353,7 +520,7 @@ void forward(Backend& be, const Conv2dGeom& g, const T* x, const T* w, int64_t w
   }
   const DnnConv d = dnn_conv(g, op);
   const T* wk = dense_krsc(g, w_rs, w_cs) ? w : repack_weight(g, w, w_rs, w_cs, true, scratch, s);
-  dnn_forward(d, x, wk, beta, y, scratch, s);
+  if (!dnn_forward(d, x, wk, beta, y, scratch, s)) direct_forward(d, x, wk, beta, y, s);
 }
 
 template <class T>
@@ -376,7 +543,7 @@ void backward_input(Backend& be, const Conv2dGeom& g, const T* dy, const T* w, i
   }
   const DnnConv d = dnn_conv(g, op);
   const T* wk = dense_krsc(g, w_rs, w_cs) ? w : repack_weight(g, w, w_rs, w_cs, true, scratch, s);
-  dnn_backward_data(d, dy, wk, dx, scratch, s);
+  if (!dnn_backward_data(d, dy, wk, dx, scratch, s)) direct_backward_data(d, dy, wk, dx, s);
 }
 
 template <class T>
@@ -398,7 +565,7 @@ void backward_weight(Backend& be, const Conv2dGeom& g, const T* x, const T* dy, 
   const DnnConv d = dnn_conv(g, op);
   const bool direct = dense_krsc(g, K, 1);
   T* out = direct ? dw : static_cast<T*>(scratch.get(static_cast<size_t>(g.Cout * K) * sizeof(T)));
-  dnn_backward_filter(d, x, dy, out, scratch, s);
+  if (!dnn_backward_filter(d, x, dy, out, scratch, s)) direct_backward_filter(d, x, dy, out, s);
   if (!direct) {
     OFA_LAUNCH((krsc_to_dense_kernel<T>), grid_for(g.Cout * K), kThreads, 0, s)(out, g.Cout, K, g.kh * g.kw, cg, dw);
     OFA_CHECK_LAUNCH("krsc_to_dense_kernel");

@@ -343,6 +343,9 @@ std::vector<ConvCase> conv_cases() {
       {"depthwise_dense", 1, 5, 5, 4, 4, 3, 3, 1, 1, 1, 1, 4, V::Dense, false, def},
       {"k1_s2_gappy", 2, 5, 5, 3, 4, 1, 1, 2, 2, 0, 0, 1, V::Gappy, false, def},
       {"k3_large_channels", 1, 4, 4, 40, 3, 3, 3, 1, 1, 1, 1, 1, V::Dense, false, def},
+      // More pixels (2 x 13 x 11 = 286) than a block has threads: the weight
+      // gradient's per-thread strides and tree sum cover every one.
+      {"k3_many_pixels_groups2", 2, 13, 11, 4, 6, 3, 3, 1, 1, 1, 1, 2, V::Dense, true, def},
   };
   std::vector<ConvCase> v = base;
   for (ConvCase c : base) {
