@@ -215,6 +215,29 @@ class CachingAllocator final : public Allocator {
   CudaMemoryStats stats_;
 };
 
+// ---------------------------------------------------------------- the thread's device
+
+// The CUDA runtime's current device is per thread and starts at 0. A thread
+// the engine never gave a device (a data-loader worker pinning a batch) would
+// make its CUDA calls on device 0: with one rank per GPU, every rank would
+// open a context (hundreds of MiB) on GPU 0. Such a thread adopts the device
+// the engine made current last, on any thread: a rank's one device.
+thread_local bool tl_has_device = false;  // this thread made a device current through state()
+std::atomic<int> g_home_device{-1};
+
+void made_current(int device) {
+  tl_has_device = true;
+  if (g_home_device.load(std::memory_order_relaxed) != device) g_home_device.store(device, std::memory_order_relaxed);
+}
+
+void adopt_home_device(CudaBackend& be) {
+  if (tl_has_device) return;
+  const int d = g_home_device.load(std::memory_order_relaxed);
+  if (d < 0) return;  // the engine has made no device current yet: the runtime's default it is
+  be.set_device(d);
+  tl_has_device = true;
+}
+
 // ---------------------------------------------------------------- pinned host memory
 
 class PinnedAllocator final : public Allocator {
@@ -222,6 +245,7 @@ class PinnedAllocator final : public Allocator {
   void* allocate(size_t nbytes) override {
     if (nbytes == 0) return nullptr;
     CudaBackend& be = cuda_backend();
+    adopt_home_device(be);  // cudaHostAlloc and the event queries below: on the rank's device
     const size_t size = size_class(nbytes);
     std::lock_guard<std::mutex> lock(mu_);
     collect_ready_locked(be);
@@ -340,6 +364,7 @@ DeviceState& state(int device) {
     be.memset_async(d.err, 0, sizeof(kernels::DeviceError), d.stream);
   });
   cuda_backend().set_device(device);
+  made_current(device);
   return d;
 }
 

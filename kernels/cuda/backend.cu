@@ -58,6 +58,7 @@ DeviceProps Backend::properties(int device) {
   return p;
 }
 void Backend::set_device(int device) { OFA_CHECK(device == 0, "emulated CUDA has one device (0), not ", device); }
+int Backend::current_device() { return 0; }
 void* Backend::malloc(size_t bytes) {
   void* p = nullptr;
   if (posix_memalign(&p, kAlign, (bytes + kAlign - 1) / kAlign * kAlign) != 0) return nullptr;

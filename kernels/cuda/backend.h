@@ -86,6 +86,7 @@ class CudaBackend {
   virtual int device_count() = 0;
   virtual DeviceProps properties(int device) = 0;
   virtual void set_device(int device) = 0;  // of the calling thread
+  virtual int current_device() = 0;         // of the calling thread
   // Raw device memory of the current device; nullptr when it is exhausted
   // (the caching allocator then frees its cache and tries again).
   virtual void* malloc(size_t bytes) = 0;

@@ -74,6 +74,7 @@ class Backend final : public CudaBackend {
   int device_count() override;
   DeviceProps properties(int device) override;
   void set_device(int device) override;
+  int current_device() override;
   void* malloc(size_t bytes) override;
   void free(void* p) override;
   void mem_info(size_t* free_bytes, size_t* total_bytes) override;
@@ -190,7 +191,6 @@ class Backend final : public CudaBackend {
  private:
 #if !OFA_EMULATED
   static constexpr int kMaxDevices = 64;
-  int current_device();
   std::mutex mu_;
   cublasHandle_t blas_[kMaxDevices] = {};
   cudnnHandle_t dnn_[kMaxDevices] = {};

@@ -2,6 +2,9 @@
 // forward and backward compared with the CPU reference. Skipped, visibly,
 // where no GPU is present. (Poisoning fresh device memory, so that unwritten
 // output elements show as NaN, is the CUDA allocator's job in its debug mode.)
+#include <thread>
+
+#include "engine/cuda_context.h"
 #include "tests/support/op_cases.h"
 #include "tests/support/test_util.h"
 
@@ -37,5 +40,23 @@ TEST_P(CpuVsCuda, ForwardAndBackwardMatch) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, CpuVsCuda, ::testing::ValuesIn(op_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// A thread the engine never gave a device (a data-loader worker pinning a
+// batch) makes its CUDA calls on the device the engine uses, not on the
+// runtime's default 0: with one rank per GPU, each rank would otherwise open
+// a context on GPU 0. Device 0 is every fresh thread's default, so only a
+// second device can tell.
+TEST(CudaThreads, AWorkerThreadPinningMemoryUsesTheEnginesDevice) {
+  OFA_REQUIRE_CUDA();
+  if (cuda_device_count() < 2) GTEST_SKIP() << "SKIPPED: needs two CUDA devices (this machine has " << cuda_device_count() << ")";
+  const Tensor on1 = randn_t({8}, 3, DType::F32).to(Device::cuda(1));  // the engine makes cuda:1 current
+  int seen = -1;
+  std::thread([&] {
+    Tensor pinned = empty_pinned({1024});
+    ASSERT_TRUE(cuda_is_pinned(pinned.data<float>()));
+    seen = cuda_backend().current_device();
+  }).join();
+  EXPECT_EQ(seen, 1);
+}
 
 }  // namespace
