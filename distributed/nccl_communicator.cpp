@@ -202,11 +202,30 @@ NcclCommunicator::~NcclCommunicator() {
   stop_ = true;
   cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
+  // The collectives still queued read and write the tensors that pending_
+  // keeps alive: let them finish (as long as the watchdog would have waited)
+  // before the tensors go back to the allocator. One that never ends (a peer
+  // lost) is aborted instead.
+  bool drained = true;
+  if (comm_stream_) {
+    cudaSetDevice(device_);
+    const double t0 = now_s();
+    cudaError_t e;
+    while ((e = cudaStreamQuery(as_stream(comm_stream_))) == cudaErrorNotReady && now_s() - t0 <= opt_.timeout_s)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    if (e != cudaSuccess) {
+      drained = false;
+      std::fprintf(stderr, "rank %lld: NCCL communicator closed with collectives %s (%s); aborting it\n",
+                   static_cast<long long>(rank()), e == cudaErrorNotReady ? "still running after the timeout" : "failed",
+                   cudaGetErrorName(e));
+    }
+  }
+  if (comm_ && drained) ncclCommDestroy(as_comm(comm_));
+  else if (comm_) ncclCommAbort(as_comm(comm_));
   {
     std::lock_guard<std::mutex> lk(mu_);
     pending_.clear();
   }
-  if (comm_) ncclCommDestroy(as_comm(comm_));
   if (comm_stream_) cudaStreamDestroy(as_stream(comm_stream_));
 }
 
