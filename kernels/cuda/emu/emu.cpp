@@ -69,7 +69,6 @@ enum class FState : uint8_t { Runnable, AtBarrier, AtWarp, Done };
 // (sigprocmask) per switch, which was most of the emulated tests' time.
 // Elsewhere, ucontext.
 #if defined(__x86_64__) && defined(__ELF__)
-#define OFA_EMU_FAST_SWITCH 1
 extern "C" void ofa_emu_switch(void** save_sp, void* load_sp);
 asm(R"(
   .text
