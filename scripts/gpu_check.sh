@@ -59,8 +59,14 @@ run)
   arch=x86_64-linux-gnu
   export LD_LIBRARY_PATH="$root/usr/lib/$arch/openblas-openmp:$root/usr/lib/$arch:${LD_LIBRARY_PATH:-}"
   export OFA_FASHION_MNIST_DIR=$bundle/no-fashion-mnist-here
-  # The PyTorch competitors run with the machine's own python3 (its torch, on its GPU).
-  export OFA_PYTHON=${OFA_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
+  # The PyTorch competitors run with the machine's own Python (its torch, on its GPU):
+  # the first of these that imports torch.
+  if [ -z "${OFA_PYTHON:-}" ]; then
+    for p in "$(command -v python3)" /opt/torch/.venv/bin/python3 /usr/bin/python3; do
+      [ -x "$p" ] && "$p" -c 'import torch' 2>/dev/null && { OFA_PYTHON=$p; break; }
+    done
+  fi
+  export OFA_PYTHON=${OFA_PYTHON:-python3}
   jobs=$(nproc)
   # Every step runs under what is left of one budget (the issue: under 8 minutes in
   # all); a step that would start with under 15 s left is not run, and fails the check.
@@ -120,7 +126,7 @@ run)
   start=$SECONDS
   # cuDNN and NCCL may come only as PyTorch's pip wheels there (site-packages/nvidia/{cudnn,nccl}).
   prefix="$root/usr"
-  nv_dirs=$(python3 -c 'import nvidia; print("\n".join(sorted(set(nvidia.__path__))))' 2>/dev/null || true)
+  nv_dirs=$("$OFA_PYTHON" -c 'import nvidia; print("\n".join(sorted(set(nvidia.__path__))))' 2>/dev/null || true)
   for pkg in cudnn nccl; do
     for nv in $nv_dirs; do
       if [ -f "$nv/$pkg/include/$pkg.h" ]; then
