@@ -19,6 +19,12 @@ Tensor uniform_t(const Shape& shape, uint64_t seed, double lo, double hi, DType 
 // Elementwise |a - b| <= atol + rtol * |b|; reports the worst element.
 ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double atol, double rtol);
 ::testing::AssertionResult all_close(const Tensor& a, const std::vector<double>& b, double atol, double rtol);
+// |a - b| <= atol + rtol * max|b| for every element: relative to the tensor's
+// largest value, for results whose small elements are differences of large
+// terms (momentum buffers after steps through batch norm), where an
+// elementwise rtol measures cancellation, not the code. Reports the worst
+// element and the scale.
+::testing::AssertionResult close_in_scale(const Tensor& a, const Tensor& b, double atol, double rtol);
 
 struct GradCheckOptions {
   double eps = 1e-6;
