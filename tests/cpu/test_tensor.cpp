@@ -223,6 +223,20 @@ TEST(Random, DefaultGeneratorIsSeeded) {
   EXPECT_TRUE(all_close(rand({10}), a, 0, 0));
 }
 
+// The test main resets the default generator before every test, so a test's
+// random weights do not depend on the tests run before it in the process. In
+// a whole-file run this test follows DefaultGeneratorIsSeeded, which leaves
+// seed 5 with 10 numbers drawn; the listener is checked directly as well.
+TEST(Random, EveryTestStartsFromTheInitialDefaultGenerator) {
+  EXPECT_EQ(default_generator().state(), (GeneratorState{0, 0}));
+  manual_seed(9);
+  (void)rand({3});
+  ResetDefaultGenerator().OnTestStart(*::testing::UnitTest::GetInstance()->current_test_info());
+  EXPECT_EQ(default_generator().state(), (GeneratorState{0, 0}));
+  Generator fresh(0);
+  EXPECT_TRUE(all_close(rand({4}), rand({4}, DType::F32, &fresh), 0, 0));
+}
+
 }  // namespace
 
 namespace {

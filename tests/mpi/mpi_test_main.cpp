@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   opt.timeout_s = 60;
   ofa::test::g_world = std::make_shared<ofa::dist::MpiCommunicator>(MPI_COMM_WORLD, opt);
   ::testing::InitGoogleTest(&argc, argv);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new ofa::test::ResetDefaultGenerator);
   if (session.rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());

@@ -141,6 +141,8 @@ std::vector<std::string> TempDir::entries() const {
   return out;
 }
 
+void ResetDefaultGenerator::OnTestStart(const ::testing::TestInfo&) { default_generator().set_state(GeneratorState{0, 0}); }
+
 std::string error_of(const std::function<void()>& f) {
   try {
     f();

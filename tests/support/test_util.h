@@ -65,11 +65,26 @@ class TempDir {
   std::string path_;
 };
 
+// Installed by the test mains (tests/support/test_main.cpp, the MPI one):
+// before every test the default generator is back at its initial state
+// (seed 0, nothing drawn), so a test's random weights and inputs are the same
+// whether it runs alone (ctest: one test per process), in a whole-file run or
+// shuffled.
+class ResetDefaultGenerator : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestStart(const ::testing::TestInfo&) override;
+};
+
 // The message of the ofa::Error that f throws, or "<no error>".
 std::string error_of(const std::function<void()>& f);
 inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace ofa::test
+
+namespace ofa {
+// GoogleTest prints a generator state as "{seed 5, offset 10}".
+inline void PrintTo(const GeneratorState& s, std::ostream* os) { *os << "{seed " << s.seed << ", offset " << s.offset << "}"; }
+}  // namespace ofa
 
 // CUDA tests run when a device is there and say loudly when they cannot.
 #define OFA_REQUIRE_CUDA()                                                                  \
