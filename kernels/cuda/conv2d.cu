@@ -35,6 +35,9 @@
 
 #include "kernels/common/conv_math.h"
 #include "kernels/cpu/gemm.h"
+#if !OFA_EMULATED
+#include "kernels/cuda/cudnn_status.h"
+#endif
 
 namespace ofa::kernels::OFA_CUDA_NS {
 
@@ -369,12 +372,6 @@ int pick(const Perf* perf, int n) {
   return kDirect;
 }
 
-// cuDNN's answers that hand a geometry to the direct kernels; any other failure is an error.
-bool not_supported(cudnnStatus_t st) {
-  return st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_NOT_SUPPORTED_SHAPE ||
-         st == CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE || st == CUDNN_STATUS_NOT_SUPPORTED_LAYOUT;
-}
-
 // Marks a geometry for the direct kernels (once, with a line on stderr: it is slower).
 void use_direct(const AlgoKey& key, const char* name, const DnnConv& d, const char* why) {
   std::lock_guard<std::mutex> lock(g_algo_mu);
@@ -425,7 +422,7 @@ int algorithm(cudnnHandle_t h, ConvOp op, cudnnDataType_t dt, const DnnConv& d, 
 // for the direct kernels) when cuDNN refuses it as not supported.
 bool dnn_ok(cudnnStatus_t st, ConvOp op, cudnnDataType_t dt, const DnnConv& d, const char* name, const char* call) {
   if (st == CUDNN_STATUS_SUCCESS) return true;
-  if (!not_supported(st)) throw Error(str_cat(name, ": ", call, " failed: ", cudnnGetErrorString(st)));
+  if (!cudnn_refuses_as_not_supported(st)) throw Error(str_cat(name, ": ", call, " failed: ", cudnnGetErrorString(st)));
   use_direct(algo_key(op, dt, d), name, d, str_cat("refused its algorithm (", cudnnGetErrorString(st), ")").c_str());
   return false;
 }
@@ -531,7 +528,7 @@ void backward_input(Backend& be, const Conv2dGeom& g, const T* dy, const T* w, i
   const int64_t og = g.cout_g(), cg = g.cin_g(), P = g.N * g.Ho * g.Wo;
   const DType dt = std::is_same<T, float>::value ? DType::F32 : DType::F64;
   if (g.N * g.H * g.W * g.Cin == 0) return;
-  if (g.Cout == 0) {  // nothing flows back
+  if (g.Cout == 0 || P == 0) {  // nothing flows back (cuDNN refuses an empty output as BAD_PARAM) (cuDNN refuses an empty output as BAD_PARAM)
     be.memset_async(dx, 0, static_cast<size_t>(g.N * g.H * g.W * g.Cin) * sizeof(T), s);
     return;
   }

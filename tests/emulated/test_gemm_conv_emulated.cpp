@@ -374,6 +374,24 @@ TEST(ConvEmulatedEdges, EmptyBatch) {
   be().conv2d_forward(DType::F32, g, nullptr, nullptr, 27, 1, nullptr, 1, nullptr, s, nullptr);
 }
 
+// An empty output (a 3x3 kernel on a 2x2 input, no padding): the input
+// gradient is zero, written before any weight repack or library call, so
+// neither dy nor w is read (cuDNN would refuse the empty descriptor).
+TEST(ConvEmulatedEdges, EmptyOutputGivesAZeroInputGradient) {
+  cpu::Conv2dGeom g;
+  g.N = 2;
+  g.H = g.W = 2;
+  g.Cin = 3;
+  g.Cout = 4;
+  g.kh = g.kw = 3;
+  g.Ho = g.Wo = 0;
+  std::vector<float> dx(2 * 2 * 2 * 3);
+  poison(dx);
+  HostScratch s;
+  be().conv2d_backward_input(DType::F32, g, nullptr, nullptr, 27, 1, dx.data(), s, nullptr);
+  for (float v : dx) EXPECT_EQ(v, 0.f);
+}
+
 TEST(ConvEmulatedEdges, ClearErrors) {
   cpu::Conv2dGeom g;
   g.N = 1;
