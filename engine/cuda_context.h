@@ -103,8 +103,9 @@ class CudaScratch final : public kernels::Scratch {
 };
 
 // The device error record (kernels::DeviceError) of a device: kernels that
-// meet an invalid index write it (the lowest position wins) instead of
-// trapping; the code names the op family.
+// meet an invalid index write it instead of trapping; the code names the op
+// family. The first record stands until it is raised: with several invalid
+// indices, which one is named can differ between runs on a GPU.
 kernels::DeviceError* cuda_error_record(int device);
 // Synchronises the device's compute stream and raises the recorded error, if
 // any, as ofa::Error ("cross_entropy: target 12 of row 3 outside [0, 10)"),
