@@ -422,7 +422,8 @@ int algorithm(cudnnHandle_t h, ConvOp op, cudnnDataType_t dt, const DnnConv& d, 
 // for the direct kernels) when cuDNN refuses it as not supported.
 bool dnn_ok(cudnnStatus_t st, ConvOp op, cudnnDataType_t dt, const DnnConv& d, const char* name, const char* call) {
   if (st == CUDNN_STATUS_SUCCESS) return true;
-  if (!cudnn_refuses_as_not_supported(st)) throw Error(str_cat(name, ": ", call, " failed: ", cudnnGetErrorString(st)));
+  if (!cudnn_refuses_as_not_supported(st))
+    throw Error(str_cat(name, ": ", call, " failed: ", cudnnGetErrorString(st)));
   use_direct(algo_key(op, dt, d), name, d, str_cat("refused its algorithm (", cudnnGetErrorString(st), ")").c_str());
   return false;
 }
@@ -528,7 +529,7 @@ void backward_input(Backend& be, const Conv2dGeom& g, const T* dy, const T* w, i
   const int64_t og = g.cout_g(), cg = g.cin_g(), P = g.N * g.Ho * g.Wo;
   const DType dt = std::is_same<T, float>::value ? DType::F32 : DType::F64;
   if (g.N * g.H * g.W * g.Cin == 0) return;
-  if (g.Cout == 0 || P == 0) {  // nothing flows back (cuDNN refuses an empty output as BAD_PARAM) (cuDNN refuses an empty output as BAD_PARAM)
+  if (g.Cout == 0 || P == 0) {  // nothing flows back (cuDNN refuses an empty output as BAD_PARAM)
     be.memset_async(dx, 0, static_cast<size_t>(g.N * g.H * g.W * g.Cin) * sizeof(T), s);
     return;
   }

@@ -356,16 +356,23 @@ std::vector<ConvCase> conv_cases() {
 }
 INSTANTIATE_TEST_SUITE_P(Geometries, ConvEmulated, ::testing::ValuesIn(conv_cases()), conv_name);
 
+// A square geometry of the edge tests (stride 1, one group), output size
+// from the input as check_geom expects it.
+cpu::Conv2dGeom square_geom(int64_t n, int64_t hw, int64_t cin, int64_t cout, int64_t k, int64_t pad) {
+  cpu::Conv2dGeom g;
+  g.N = n;
+  g.H = g.W = hw;
+  g.Cin = cin;
+  g.Cout = cout;
+  g.kh = g.kw = k;
+  g.ph = g.pw = pad;
+  g.Ho = g.Wo = hw + 2 * pad - k + 1;
+  return g;
+}
+
 // An empty batch: nothing written forward, zero weight gradient.
 TEST(ConvEmulatedEdges, EmptyBatch) {
-  cpu::Conv2dGeom g;
-  g.N = 0;
-  g.H = g.W = 4;
-  g.Cin = 3;
-  g.Cout = 2;
-  g.kh = g.kw = 3;
-  g.ph = g.pw = 1;
-  g.Ho = g.Wo = 4;
+  const cpu::Conv2dGeom g = square_geom(0, 4, 3, 2, 3, 1);
   std::vector<float> dw(2 * 27);
   poison(dw);
   HostScratch s;
@@ -378,13 +385,8 @@ TEST(ConvEmulatedEdges, EmptyBatch) {
 // gradient is zero, written before any weight repack or library call, so
 // neither dy nor w is read (cuDNN would refuse the empty descriptor).
 TEST(ConvEmulatedEdges, EmptyOutputGivesAZeroInputGradient) {
-  cpu::Conv2dGeom g;
-  g.N = 2;
-  g.H = g.W = 2;
-  g.Cin = 3;
-  g.Cout = 4;
-  g.kh = g.kw = 3;
-  g.Ho = g.Wo = 0;
+  const cpu::Conv2dGeom g = square_geom(2, 2, 3, 4, 3, 0);
+  ASSERT_EQ(g.Ho, 0);
   std::vector<float> dx(2 * 2 * 2 * 3);
   poison(dx);
   HostScratch s;
@@ -393,15 +395,8 @@ TEST(ConvEmulatedEdges, EmptyOutputGivesAZeroInputGradient) {
 }
 
 TEST(ConvEmulatedEdges, ClearErrors) {
-  cpu::Conv2dGeom g;
-  g.N = 1;
-  g.H = g.W = 4;
-  g.Cin = 3;
-  g.Cout = 4;
-  g.kh = g.kw = 3;
-  g.ph = g.pw = 1;
+  cpu::Conv2dGeom g = square_geom(1, 4, 3, 4, 3, 1);
   g.groups = 2;
-  g.Ho = g.Wo = 4;
   HostScratch s;
   const std::string m = emu_error_of(
       [&] { be().conv2d_forward(DType::F32, g, nullptr, nullptr, 9, 1, nullptr, 1, nullptr, s, nullptr); });
